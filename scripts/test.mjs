@@ -21,5 +21,4 @@ const r = spawnSync(
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
   { cwd: root, stdio: 'inherit' },
 );
-console.log(`ran ${files.length} test files: ${files.map((f) => relative('test', f)).join(' ')}`);
 process.exit(r.status ?? 1);
