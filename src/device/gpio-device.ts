@@ -1,0 +1,301 @@
+import { EventEmitter } from 'node:events';
+import { encodeConfig } from '../protocol/config.ts';
+import {
+  Direction,
+  IrqStatus,
+  IrqType,
+  MessageType,
+  Status,
+  isDirection,
+  isEdgeType,
+  isIrqType,
+  isLevelType,
+} from '../protocol/constants.ts';
+import type { GpioRequest } from '../protocol/messages.ts';
+import { encodeNames } from '../protocol/names.ts';
+import type { Level, LevelChange, LineBackend } from './line-backend.ts';
+import { LineState, type LineCounters } from './line-state.ts';
+
+/** Where the device hands eventq buffers back: writing the status is the interrupt (or the return). */
+export type EventSink<Token> = (token: Token, status: IrqStatus, line: number) => void;
+
+export interface GpioReply {
+  status: Status;
+  /** The response value byte, or the names block for GET_LINE_NAMES. */
+  value: number;
+  names?: Uint8Array;
+}
+
+export interface LineSnapshot {
+  line: number;
+  name: string;
+  direction: Direction;
+  /** Sensed level (the driven level for outputs). */
+  value: Level;
+  irqType: IrqType;
+  armed: boolean;
+  latched: boolean;
+  counters: LineCounters;
+}
+
+export interface GpioDeviceEvents {
+  /** Something about a line changed (for watchers: status, dashboards, traces). */
+  line: [line: number];
+  /** An eventq buffer was handed back. */
+  irq: [line: number, status: IrqStatus];
+}
+
+export interface GpioDeviceOptions {
+  /** Line names; defaults to the backend's. Must be unique when non-empty. */
+  names?: readonly string[];
+  log?: (level: 'debug' | 'info' | 'warn', msg: string) => void;
+}
+
+/**
+ * The virtio-gpio device model (virtio 1.2 §5.18): per-line direction, value and interrupt
+ * state, the six requestq messages, and the eventq rules. It knows nothing of rings or
+ * transports: requests come in decoded, eventq buffers are opaque tokens handed back through
+ * the sink.
+ */
+export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> {
+  readonly ngpio: number;
+  readonly names: readonly string[];
+  readonly namesBlock: Uint8Array;
+  private readonly lines: LineState<Token>[];
+  private irqSupported = false;
+  private eventsSuspended = false;
+  private sink: EventSink<Token> | null = null;
+  private readonly log: NonNullable<GpioDeviceOptions['log']>;
+
+  constructor(
+    readonly backend: LineBackend,
+    opts: GpioDeviceOptions = {},
+  ) {
+    super();
+    this.ngpio = backend.ngpio;
+    this.names = Array.from({ length: this.ngpio }, (_, i) => opts.names?.[i] ?? backend.names[i] ?? '');
+    this.namesBlock = encodeNames(this.names);
+    this.log = opts.log ?? (() => {});
+    this.lines = Array.from({ length: this.ngpio }, (_, i) => {
+      const s = new LineState<Token>();
+      s.level = backend.sense(i);
+      return s;
+    });
+    backend.onChange((c) => this.levelChanged(c));
+  }
+
+  config(): Uint8Array {
+    return encodeConfig({ ngpio: this.ngpio, namesSize: this.namesBlock.length });
+  }
+
+  /** Whether VIRTIO_GPIO_F_IRQ was negotiated. */
+  setIrqSupported(on: boolean): void {
+    this.irqSupported = on;
+  }
+
+  setEventSink(sink: EventSink<Token> | null): void {
+    this.sink = sink;
+  }
+
+  /** Response size for a request type: 1 + names size for GET_LINE_NAMES, else 2. */
+  responseSize(type: number): number {
+    return type === MessageType.GET_LINE_NAMES ? 1 + this.namesBlock.length : 2;
+  }
+
+  /** Handles one requestq message. */
+  handle(req: GpioRequest): GpioReply {
+    const err: GpioReply = { status: Status.ERR, value: 0 };
+    if (req.type === MessageType.GET_LINE_NAMES) {
+      if (this.namesBlock.length === 0) return err;
+      return { status: Status.OK, value: 0, names: this.namesBlock };
+    }
+    const line = this.lines[req.gpio];
+    if (!line) return err;
+    const ok = (value = 0): GpioReply => ({ status: Status.OK, value });
+    switch (req.type) {
+      case MessageType.GET_DIRECTION:
+        return ok(line.direction);
+      case MessageType.SET_DIRECTION:
+        if (!isDirection(req.value)) return err;
+        return this.setDirection(req.gpio, line, req.value) ? ok() : err;
+      case MessageType.GET_VALUE:
+        return ok(this.backend.sense(req.gpio));
+      case MessageType.SET_VALUE:
+        if (req.value !== 0 && req.value !== 1) return err;
+        line.value = req.value;
+        if (line.direction === Direction.OUT) this.backend.drive(req.gpio, req.value);
+        this.emit('line', req.gpio);
+        return ok();
+      case MessageType.SET_IRQ_TYPE:
+        if (!isIrqType(req.value)) return err;
+        return this.setIrqType(req.gpio, line, req.value) ? ok() : err;
+      default:
+        return err;
+    }
+  }
+
+  /**
+   * An eventq buffer for `gpio` arrived (null: the buffer was malformed). It is handed back at
+   * once (INVALID, or VALID for a pending edge or an active level) or kept: the line is unmasked.
+   */
+  queueEventBuffer(gpio: number | null, token: Token): void {
+    const line = gpio === null ? undefined : this.lines[gpio];
+    if (gpio === null || !line) {
+      this.log('warn', `eventq buffer for invalid line ${gpio}: returned INVALID`);
+      return this.handBack(token, IrqStatus.INVALID, gpio ?? 0xffff);
+    }
+    if (!line.enabled || !this.irqSupported) return this.handBackLine(gpio, line, token, IrqStatus.INVALID);
+    if (line.armed !== null) {
+      this.log('warn', `line ${gpio}: second eventq buffer while one is held: returned INVALID`);
+      return this.handBackLine(gpio, line, token, IrqStatus.INVALID);
+    }
+    line.armed = token;
+    this.emit('line', gpio);
+    if (!this.eventsSuspended) this.checkPending(gpio, line);
+  }
+
+  /** Rings suspended: hold buffers, keep latching edges, deliver nothing (notes §6.16). */
+  suspendEvents(): void {
+    this.eventsSuspended = true;
+  }
+
+  /** Rings running again: deliver what became pending while suspended. */
+  resumeEvents(): void {
+    this.eventsSuspended = false;
+    this.lines.forEach((line, i) => this.checkPending(i, line));
+  }
+
+  /** Forget every held eventq buffer without handing it back (ring reset or memory change). */
+  dropEventBuffers(): void {
+    this.lines.forEach((line, i) => {
+      if (line.armed !== null) {
+        line.armed = null;
+        this.emit('line', i);
+      }
+    });
+  }
+
+  /**
+   * A driver went away (disconnect, device reset): interrupts off, latches and held buffers
+   * dropped. Directions, values and the levels applied to inputs stay.
+   */
+  resetDriverState(): void {
+    this.dropEventBuffers();
+    this.lines.forEach((line, i) => {
+      if (line.irqType !== IrqType.NONE) this.backend.watch(i, IrqType.NONE);
+      line.irqType = IrqType.NONE;
+      line.latched = false;
+    });
+    this.eventsSuspended = false;
+  }
+
+  snapshot(): LineSnapshot[] {
+    return this.lines.map((l, i) => ({
+      line: i,
+      name: this.names[i],
+      direction: l.direction,
+      value: this.backend.sense(i),
+      irqType: l.irqType,
+      armed: l.armed !== null,
+      latched: l.latched,
+      counters: { ...l.counters },
+    }));
+  }
+
+  private setDirection(gpio: number, line: LineState<Token>, dir: Direction): boolean {
+    if (dir === Direction.OUT && line.enabled) return false; // the line is in use as an interrupt
+    if (dir === Direction.NONE) {
+      this.disableIrq(gpio, line);
+      line.value = 0;
+    }
+    line.direction = dir;
+    this.backend.setDirection(gpio, dir, line.value);
+    line.level = this.backend.sense(gpio);
+    this.emit('line', gpio);
+    return true;
+  }
+
+  private setIrqType(gpio: number, line: LineState<Token>, type: IrqType): boolean {
+    if (!this.irqSupported) return false;
+    if (type === IrqType.NONE) {
+      this.disableIrq(gpio, line);
+      this.emit('line', gpio);
+      return true;
+    }
+    if (line.direction === Direction.OUT) return false;
+    if (line.irqType === type) return true; // same type again: a no-op
+    if (line.enabled) return false; // the driver must disable before changing the type
+    if (line.direction === Direction.NONE) {
+      // An interrupt on an unconfigured line: treat it as an input.
+      line.direction = Direction.IN;
+      this.backend.setDirection(gpio, Direction.IN, line.value);
+    }
+    line.irqType = type;
+    line.latched = false;
+    line.level = this.backend.sense(gpio);
+    this.backend.watch(gpio, type);
+    this.emit('line', gpio);
+    return true;
+  }
+
+  /** Type NONE: drop the latch and hand the held buffer back INVALID (before the reply completes). */
+  private disableIrq(gpio: number, line: LineState<Token>): void {
+    if (line.enabled) this.backend.watch(gpio, IrqType.NONE);
+    line.irqType = IrqType.NONE;
+    line.latched = false;
+    const held = line.armed;
+    if (held !== null) {
+      line.armed = null;
+      this.handBackLine(gpio, line, held, IrqStatus.INVALID);
+    }
+  }
+
+  private levelChanged(c: LevelChange): void {
+    const line = this.lines[c.line];
+    if (!line) return;
+    const edge = line.edgeMatches(c.level);
+    line.level = c.level;
+    if (edge) {
+      line.counters.edges++;
+      if (line.armed !== null && !this.eventsSuspended) {
+        this.deliver(c.line, line);
+      } else {
+        if (line.latched) line.counters.coalesced++;
+        else line.counters.latched++;
+        line.latched = true;
+      }
+    } else if (line.levelActive(c.level) && line.armed !== null && !this.eventsSuspended) {
+      this.deliver(c.line, line);
+    }
+    this.emit('line', c.line);
+  }
+
+  /** A buffer is held: a latched edge or an active level fires now. */
+  private checkPending(gpio: number, line: LineState<Token>): void {
+    if (line.armed === null) return;
+    if (isEdgeType(line.irqType) && line.latched) {
+      line.latched = false;
+      this.deliver(gpio, line);
+    } else if (isLevelType(line.irqType) && line.levelActive(this.backend.sense(gpio))) {
+      this.deliver(gpio, line);
+    }
+  }
+
+  private deliver(gpio: number, line: LineState<Token>): void {
+    const token = line.armed as Token;
+    line.armed = null;
+    line.counters.delivered++;
+    this.handBack(token, IrqStatus.VALID, gpio);
+  }
+
+  private handBackLine(gpio: number, line: LineState<Token>, token: Token, status: IrqStatus): void {
+    if (status === IrqStatus.INVALID) line.counters.invalid++;
+    this.handBack(token, status, gpio);
+  }
+
+  private handBack(token: Token, status: IrqStatus, line: number): void {
+    if (!this.sink) throw new Error('GpioDevice has no event sink');
+    this.sink(token, status, line);
+    this.emit('irq', line, status);
+  }
+}

@@ -1,0 +1,201 @@
+import {
+  EVENT_QUEUE,
+  Feature,
+  IRQ_REQUEST_SIZE,
+  IRQ_RESPONSE_SIZE,
+  MessageType,
+  REQUEST_QUEUE,
+  REQUEST_SIZE,
+  Status,
+  VIRTIO_ID_GPIO,
+  bit,
+  messageTypeName,
+  type IrqStatus,
+} from '../protocol/constants.ts';
+import { decodeIrqRequest, decodeRequest, encodeResponse } from '../protocol/messages.ts';
+import type { VirtioDevice } from '../virtio/virtio-device.ts';
+import type { DescriptorChain } from '../virtqueue/descriptor-chain.ts';
+import type { DeviceQueue } from '../virtqueue/device-queue.ts';
+import { GuestMemoryError } from '../virtqueue/guest-memory.ts';
+import { VirtqueueError } from '../virtqueue/virtqueue-error.ts';
+import { GpioDevice } from './gpio-device.ts';
+
+interface LiveQueue {
+  queue: DeviceQueue;
+  notify: () => void;
+}
+
+export interface VirtioGpioDeviceOptions {
+  /** Offer VIRTIO_GPIO_F_IRQ (default true). */
+  irq?: boolean;
+  maxQueueSize?: number;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+/**
+ * Serves a GpioDevice over virtqueues: pops requestq chains, decodes them by bytes whatever the
+ * descriptor layout, replies in order; holds eventq chains for the model and writes the status
+ * byte when the model hands one back.
+ */
+export class VirtioGpioDevice implements VirtioDevice {
+  readonly deviceId = VIRTIO_ID_GPIO;
+  readonly numQueues = 2;
+  readonly maxQueueSize: number;
+  readonly offeredFeatures: bigint;
+  onNeedsReset: ((queueIndex: number, error: Error) => void) | null = null;
+  negotiated = 0n;
+  private readonly live: Array<LiveQueue | null> = [null, null];
+  /** Hand-backs made while the eventq was stopped, written when it starts again. */
+  private pendingReturns: Array<[DescriptorChain, IrqStatus]> = [];
+  private readonly log: NonNullable<VirtioGpioDeviceOptions['log']>;
+
+  constructor(
+    readonly gpio: GpioDevice<DescriptorChain>,
+    opts: VirtioGpioDeviceOptions = {},
+  ) {
+    this.maxQueueSize = opts.maxQueueSize ?? 256;
+    this.log = opts.log ?? (() => {});
+    this.offeredFeatures =
+      bit(Feature.VERSION_1) |
+      bit(Feature.RING_INDIRECT_DESC) |
+      bit(Feature.RING_EVENT_IDX) |
+      (opts.irq === false ? 0n : bit(Feature.GPIO_F_IRQ));
+    gpio.setEventSink((chain, status) => this.completeEvent(chain, status));
+  }
+
+  readConfig(offset: number, size: number): Uint8Array | null {
+    const config = this.gpio.config();
+    if (offset < 0 || size < 0 || offset + size > config.length) return null;
+    return config.slice(offset, offset + size);
+  }
+
+  setFeatures(features: bigint): void {
+    this.negotiated = features & this.offeredFeatures;
+    this.gpio.setIrqSupported((this.negotiated & bit(Feature.GPIO_F_IRQ)) !== 0n);
+  }
+
+  get irqNegotiated(): boolean {
+    return (this.negotiated & bit(Feature.GPIO_F_IRQ)) !== 0n;
+  }
+
+  startQueue(index: number, queue: DeviceQueue, notify: () => void): void {
+    if (index !== REQUEST_QUEUE && index !== EVENT_QUEUE) return;
+    this.live[index] = { queue, notify };
+    if (index === EVENT_QUEUE) {
+      const pending = this.pendingReturns;
+      this.pendingReturns = [];
+      for (const [chain, status] of pending) this.completeEvent(chain, status);
+      this.gpio.resumeEvents();
+    }
+    this.kick(index);
+  }
+
+  stopQueue(index: number, drop: boolean): void {
+    if (index !== REQUEST_QUEUE && index !== EVENT_QUEUE) return;
+    this.live[index] = null;
+    if (index === EVENT_QUEUE) {
+      this.gpio.suspendEvents();
+      if (drop) {
+        this.gpio.dropEventBuffers();
+        this.pendingReturns = [];
+      }
+    }
+  }
+
+  reset(): void {
+    this.live[0] = this.live[1] = null;
+    this.pendingReturns = [];
+    this.gpio.resetDriverState();
+    this.gpio.setIrqSupported(false);
+    this.negotiated = 0n;
+  }
+
+  kick(index: number): void {
+    const live = this.live[index];
+    if (!live) return;
+    try {
+      if (index === REQUEST_QUEUE) this.serveRequests(live);
+      else this.takeEventBuffers(live);
+    } catch (e) {
+      this.broken(index, e);
+    }
+  }
+
+  private broken(index: number, e: unknown): void {
+    if (!(e instanceof VirtqueueError || e instanceof GuestMemoryError)) throw e;
+    this.log('error', `queue ${index} is malformed: ${e.message}; device needs reset`);
+    this.live[index] = null;
+    this.onNeedsReset?.(index, e);
+  }
+
+  private serveRequests(live: LiveQueue): void {
+    let chain: DescriptorChain | null;
+    while ((chain = live.queue.pop()) !== null) {
+      const len = this.reply(chain);
+      live.queue.push(chain.head, len);
+    }
+    if (live.queue.needsNotify()) live.notify();
+  }
+
+  /** Handles one request chain; returns the used length. */
+  private reply(chain: DescriptorChain): number {
+    const raw = chain.read(REQUEST_SIZE);
+    if (raw.length < REQUEST_SIZE) {
+      this.log('warn', `requestq: ${raw.length}-byte request (need ${REQUEST_SIZE}): ERR`);
+      return this.writeError(chain, 2);
+    }
+    const req = decodeRequest(raw);
+    const size = this.gpio.responseSize(req.type);
+    if (chain.writableLength < size) {
+      this.log(
+        'warn',
+        `requestq: ${messageTypeName(req.type)} response needs ${size} bytes, has ${chain.writableLength}`,
+      );
+      return this.writeError(chain, size);
+    }
+    const r = this.gpio.handle(req);
+    if (r.status !== Status.OK)
+      this.log('debug', `${messageTypeName(req.type)} gpio=${req.gpio} value=${req.value}: ERR`);
+    if (req.type === MessageType.GET_LINE_NAMES && r.names) {
+      chain.write(Uint8Array.of(r.status));
+      chain.write(r.names, 1);
+    } else {
+      chain.write(encodeResponse(r));
+      if (size > 2) chain.write(new Uint8Array(size - 2), 2);
+    }
+    return size;
+  }
+
+  private writeError(chain: DescriptorChain, size: number): number {
+    const n = Math.min(size, chain.writableLength);
+    const bytes = new Uint8Array(n);
+    if (n > 0) bytes[0] = Status.ERR;
+    return chain.write(bytes);
+  }
+
+  private takeEventBuffers(live: LiveQueue): void {
+    let chain: DescriptorChain | null;
+    while ((chain = live.queue.pop()) !== null) {
+      const ok = chain.readableLength >= IRQ_REQUEST_SIZE && chain.writableLength >= IRQ_RESPONSE_SIZE;
+      this.gpio.queueEventBuffer(ok ? decodeIrqRequest(chain.read(IRQ_REQUEST_SIZE)) : null, chain);
+      if (!this.live[EVENT_QUEUE]) return; // the hand-back found the ring broken
+    }
+    if (live.queue.needsNotify()) live.notify();
+  }
+
+  /** The model hands a buffer back: write status, used length 1, notify. */
+  private completeEvent(chain: DescriptorChain, status: IrqStatus): void {
+    const live = this.live[EVENT_QUEUE];
+    if (!live) {
+      this.pendingReturns.push([chain, status]); // stopped: touch nothing until it starts again
+      return;
+    }
+    try {
+      const len = chain.writableLength >= IRQ_RESPONSE_SIZE ? chain.write(Uint8Array.of(status)) : 0;
+      live.queue.push(chain.head, len);
+      if (live.queue.needsNotify()) live.notify();
+    } catch (e) {
+      this.broken(EVENT_QUEUE, e);
+    }
+  }
+}

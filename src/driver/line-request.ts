@@ -1,0 +1,157 @@
+import { EventEmitter } from 'node:events';
+import { Direction } from '../protocol/constants.ts';
+import type { EdgeEvent } from './edge-event.ts';
+import { EdgeEventStream } from './edge-event-stream.ts';
+import type { GpioDriver } from './gpio-driver.ts';
+import {
+  edgeIrqType,
+  normalizeSettings,
+  type LineRequestConfig,
+  type LineSettings,
+} from './line-settings.ts';
+
+export type EdgeHandler = (event: EdgeEvent) => void | Promise<void>;
+
+export interface LineRequestEvents {
+  edge: [event: EdgeEvent];
+}
+
+/**
+ * Lines requested from a chip (libgpiod v2's line request). Edge events arrive as 'edge' events,
+ * through an async handler, and through async iterators; a line's interrupt is acknowledged (its
+ * eventq buffer re-queued) only once every consumer is done with the event.
+ */
+export class LineRequest extends EventEmitter<LineRequestEvents> {
+  readonly consumer: string;
+  private settings = new Map<number, Required<LineSettings>>();
+  private readonly lineSeqno = new Map<number, number>();
+  private seqno = 0;
+  private readonly streams = new Set<EdgeEventStream>();
+  private handler: EdgeHandler | null = null;
+  private released = false;
+
+  constructor(
+    private readonly driver: GpioDriver,
+    config: LineRequestConfig,
+    private readonly onRelease: () => void,
+  ) {
+    super();
+    this.consumer = config.consumer ?? '';
+  }
+
+  get offsets(): number[] {
+    return [...this.settings.keys()];
+  }
+
+  /** Settings in force for a line. */
+  settingsOf(offset: number): Required<LineSettings> {
+    return this.own(offset);
+  }
+
+  /** Applies settings line by line: value before direction for outputs, type before unmask for edges. */
+  async apply(config: LineRequestConfig): Promise<void> {
+    const next = new Map<number, Required<LineSettings>>();
+    for (const [k, s] of Object.entries(config.lines)) next.set(Number(k), normalizeSettings(s, Number(k)));
+    await Promise.all(
+      [...next].map(async ([offset, s]) => {
+        const old = this.settings.get(offset);
+        if (old && old.edge !== 'none' && old.edge !== s.edge) await this.driver.disableIrq(offset);
+        if (s.direction === 'output') {
+          await this.driver.setValue(offset, s.outputValue);
+          await this.driver.setDirection(offset, Direction.OUT);
+        } else if (s.direction === 'input') {
+          await this.driver.setDirection(offset, Direction.IN);
+        }
+        this.settings.set(offset, s);
+        if (s.edge !== 'none' && old?.edge !== s.edge)
+          await this.driver.enableIrq(offset, edgeIrqType[s.edge], (line, ts) => this.interrupt(line, ts));
+      }),
+    );
+  }
+
+  /** Changes the settings of lines already in the request (libgpiod: reconfigure_lines). */
+  async reconfigure(config: LineRequestConfig): Promise<void> {
+    this.live();
+    for (const k of Object.keys(config.lines)) this.own(Number(k));
+    await this.apply(config);
+  }
+
+  async getValue(offset: number): Promise<0 | 1> {
+    this.own(offset);
+    return this.driver.getValue(offset);
+  }
+
+  /** Values of the given lines (all the request's lines by default), read in parallel. */
+  async getValues(offsets: readonly number[] = this.offsets): Promise<Array<0 | 1>> {
+    return Promise.all(offsets.map((o) => this.getValue(o)));
+  }
+
+  async setValue(offset: number, value: 0 | 1): Promise<void> {
+    const s = this.own(offset);
+    if (s.direction !== 'output')
+      throw Object.assign(new Error(`line ${offset} is not an output`), { code: 'EPERM' });
+    await this.driver.setValue(offset, value);
+    s.outputValue = value;
+  }
+
+  async setValues(values: Record<number, 0 | 1>): Promise<void> {
+    await Promise.all(Object.entries(values).map(([o, v]) => this.setValue(Number(o), v)));
+  }
+
+  /** An async handler for edge events: the line stays masked until it settles. */
+  setEdgeHandler(handler: EdgeHandler | null): void {
+    this.handler = handler;
+  }
+
+  /** Edge events as an async iterator; each event is acknowledged when the next is requested. */
+  edgeEvents(): AsyncIterableIterator<EdgeEvent> {
+    this.live();
+    const s = new EdgeEventStream((x) => this.streams.delete(x));
+    this.streams.add(s);
+    return s;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<EdgeEvent> {
+    return this.edgeEvents();
+  }
+
+  /** Interrupts off, lines back to direction NONE (what Linux does when a line is freed). */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    for (const s of [...this.streams]) s.end();
+    await Promise.all(
+      [...this.settings].map(async ([offset, s]) => {
+        if (s.edge !== 'none') await this.driver.disableIrq(offset);
+        await this.driver.setDirection(offset, Direction.NONE);
+      }),
+    );
+    this.onRelease();
+    this.settings.clear();
+  }
+
+  private async interrupt(offset: number, timestampNs: bigint): Promise<void> {
+    const s = this.settings.get(offset);
+    if (!s || this.released) return;
+    let type: EdgeEvent['type'];
+    if (s.edge === 'rising') type = 'rising';
+    else if (s.edge === 'falling') type = 'falling';
+    else type = (await this.driver.getValue(offset)) === 1 ? 'rising' : 'falling';
+    const lineSeqno = (this.lineSeqno.get(offset) ?? 0) + 1;
+    this.lineSeqno.set(offset, lineSeqno);
+    const event: EdgeEvent = { type, offset, timestampNs, seqno: ++this.seqno, lineSeqno };
+    this.emit('edge', event);
+    await Promise.all([this.handler?.(event), ...[...this.streams].map((st) => st.push(event))]);
+  }
+
+  private own(offset: number): Required<LineSettings> {
+    this.live();
+    const s = this.settings.get(offset);
+    if (!s) throw Object.assign(new Error(`line ${offset} is not part of this request`), { code: 'EINVAL' });
+    return s;
+  }
+
+  private live(): void {
+    if (this.released) throw Object.assign(new Error('line request was released'), { code: 'EBADF' });
+  }
+}

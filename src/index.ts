@@ -1,0 +1,16 @@
+export * from './protocol/index.ts';
+export * from './virtqueue/index.ts';
+export type { VirtioDevice } from './virtio/virtio-device.ts';
+export type { VirtioDriverTransport, ActiveRings } from './virtio/driver-transport.ts';
+export * from './device/line-backend.ts';
+export * from './device/simulated-lines.ts';
+export * from './device/line-state.ts';
+export * from './device/gpio-device.ts';
+export * from './device/virtio-gpio-device.ts';
+export * from './driver/gpio-driver.ts';
+export * from './driver/chip.ts';
+export * from './driver/line-request.ts';
+export * from './driver/line-settings.ts';
+export type { EdgeEvent } from './driver/edge-event.ts';
+export * from './transports/loopback/loopback-transport.ts';
+export * from './transports/loopback/loopback-chip.ts';

@@ -1,0 +1,172 @@
+import { DescriptorChain, type Segment } from './descriptor-chain.ts';
+import type { GuestMemory } from './guest-memory.ts';
+import {
+  AvailFlag,
+  DESC_SIZE,
+  DescFlag,
+  availRingBytes,
+  descTableBytes,
+  isValidQueueSize,
+  needEvent,
+  usedRingBytes,
+  type RingLayout,
+} from './split-ring.ts';
+import { VirtqueueError } from './virtqueue-error.ts';
+
+export interface DeviceQueueOptions {
+  eventIdx: boolean;
+  indirect: boolean;
+  /** Next avail index to process (vhost-user SET_VRING_BASE). */
+  nextAvail?: number;
+  /** Next used index to write; defaults to nextAvail. */
+  nextUsed?: number;
+}
+
+/**
+ * The device side of a split virtqueue. Every descriptor is read once and validated before use;
+ * a malformed ring throws VirtqueueError and leaves the queue `broken` (needs reset).
+ */
+export class DeviceQueue {
+  readonly size: number;
+  private readonly desc: DataView;
+  private readonly avail: DataView;
+  private readonly used: DataView;
+  private nextAvail: number;
+  private nextUsed: number;
+  private signalledUsed: number;
+  private signalledValid = false;
+  broken: VirtqueueError | null = null;
+
+  constructor(
+    private readonly mem: GuestMemory,
+    layout: RingLayout,
+    private readonly opts: DeviceQueueOptions,
+  ) {
+    if (!isValidQueueSize(layout.size))
+      throw new VirtqueueError('layout', `queue size ${layout.size} is invalid`);
+    this.size = layout.size;
+    try {
+      this.desc = mem.dataView(layout.descAddr, descTableBytes(this.size));
+      this.avail = mem.dataView(layout.availAddr, availRingBytes(this.size));
+      this.used = mem.dataView(layout.usedAddr, usedRingBytes(this.size));
+    } catch {
+      throw new VirtqueueError('layout', 'ring is not inside one guest memory region');
+    }
+    this.nextAvail = (opts.nextAvail ?? 0) & 0xffff;
+    this.nextUsed = (opts.nextUsed ?? this.nextAvail) & 0xffff;
+    this.signalledUsed = this.nextUsed;
+  }
+
+  /** Index of the next avail entry to process (vhost-user GET_VRING_BASE). */
+  get lastAvailIndex(): number {
+    return this.nextAvail;
+  }
+
+  get usedIndex(): number {
+    return this.nextUsed;
+  }
+
+  /** Number of chains the driver has made available and we have not popped. */
+  pending(): number {
+    this.check();
+    const n = (this.avail.getUint16(2, true) - this.nextAvail) & 0xffff;
+    if (n > this.size)
+      this.fail('avail-index', `avail idx is ${n} entries ahead of a ${this.size}-entry queue`);
+    return n;
+  }
+
+  /** Pops the next available chain, or null when there is none. */
+  pop(): DescriptorChain | null {
+    if (this.pending() === 0) return null;
+    const head = this.avail.getUint16(4 + 2 * (this.nextAvail % this.size), true);
+    const chain = this.walk(head);
+    this.nextAvail = (this.nextAvail + 1) & 0xffff;
+    if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
+    return chain;
+  }
+
+  /** Returns a chain to the driver with `len` bytes written. */
+  push(head: number, len: number): void {
+    this.check();
+    const slot = 4 + 8 * (this.nextUsed % this.size);
+    this.used.setUint32(slot, head, true);
+    this.used.setUint32(slot + 4, len, true);
+    this.nextUsed = (this.nextUsed + 1) & 0xffff;
+    this.used.setUint16(2, this.nextUsed, true);
+  }
+
+  /** Should the driver be notified about what was pushed since the last notification? */
+  needsNotify(): boolean {
+    if (this.broken) return false;
+    const old = this.signalledUsed;
+    const now = this.nextUsed;
+    const valid = this.signalledValid;
+    this.signalledUsed = now;
+    this.signalledValid = true;
+    if (old === now && valid) return false;
+    if (!this.opts.eventIdx) return (this.avail.getUint16(0, true) & AvailFlag.NO_INTERRUPT) === 0;
+    const usedEvent = this.avail.getUint16(4 + 2 * this.size, true);
+    return !valid || needEvent(usedEvent, now, old);
+  }
+
+  private walk(head: number): DescriptorChain {
+    const readable: Segment[] = [];
+    const writable: Segment[] = [];
+    let table = this.desc;
+    let tableSize = this.size;
+    let index = head;
+    let indirect = false;
+    let count = 0;
+    for (;;) {
+      if (index >= tableSize)
+        this.fail('head-range', `descriptor ${index} outside a ${tableSize}-entry table`);
+      if (++count > tableSize) this.fail('loop', `descriptor chain from ${head} is longer than its table`);
+      const at = index * DESC_SIZE;
+      const addr = Number(table.getBigUint64(at, true));
+      const len = table.getUint32(at + 8, true);
+      const flags = table.getUint16(at + 12, true);
+      const next = table.getUint16(at + 14, true);
+      if (flags & DescFlag.INDIRECT) {
+        if (!this.opts.indirect) this.fail('indirect', 'indirect descriptor without INDIRECT_DESC');
+        if (indirect) this.fail('nested-indirect', 'indirect descriptor inside an indirect table');
+        if (flags & DescFlag.NEXT) this.fail('indirect', 'indirect descriptor with NEXT set');
+        if (len === 0 || len % DESC_SIZE !== 0) this.fail('indirect', `indirect table length ${len}`);
+        table = this.tableAt(addr, len);
+        tableSize = len / DESC_SIZE;
+        index = 0;
+        count = 0;
+        indirect = true;
+        continue;
+      }
+      if (!this.mem.contains(addr, len))
+        this.fail('out-of-bounds', `buffer [0x${addr.toString(16)}, +${len}) outside guest memory`);
+      if (flags & DescFlag.WRITE) writable.push({ addr, len });
+      else if (writable.length > 0)
+        this.fail('order', 'device-readable descriptor after a device-writable one');
+      else readable.push({ addr, len });
+      if (!(flags & DescFlag.NEXT)) break;
+      index = next;
+    }
+    return new DescriptorChain(this.mem, head, readable, writable);
+  }
+
+  private tableAt(addr: number, len: number): DataView {
+    try {
+      return this.mem.dataView(addr, len);
+    } catch {
+      return this.fail(
+        'out-of-bounds',
+        `indirect table [0x${addr.toString(16)}, +${len}) outside one region`,
+      );
+    }
+  }
+
+  private check(): void {
+    if (this.broken) throw this.broken;
+  }
+
+  private fail(kind: VirtqueueError['kind'], message: string): never {
+    this.broken = new VirtqueueError(kind, message);
+    throw this.broken;
+  }
+}
