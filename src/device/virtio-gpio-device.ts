@@ -70,8 +70,16 @@ export class VirtioGpioDevice implements VirtioDevice {
   }
 
   setFeatures(features: bigint): void {
+    const before = this.negotiated;
     this.negotiated = features & this.offeredFeatures;
-    this.gpio.setIrqSupported((this.negotiated & bit(Feature.GPIO_F_IRQ)) !== 0n);
+    this.gpio.setIrqSupported(this.irqNegotiated);
+    if (this.negotiated === before || !(this.offeredFeatures & bit(Feature.GPIO_F_IRQ))) return;
+    if (this.irqNegotiated) this.log('info', 'interrupts negotiated (VIRTIO_GPIO_F_IRQ)');
+    else
+      this.log(
+        'warn',
+        'the driver did not negotiate VIRTIO_GPIO_F_IRQ: interrupts are unavailable (QEMU < 9 never passes it to the guest)',
+      );
   }
 
   get irqNegotiated(): boolean {
@@ -102,12 +110,11 @@ export class VirtioGpioDevice implements VirtioDevice {
     }
   }
 
+  /** Drops held buffers and interrupt state; negotiated features stay until the next setFeatures. */
   reset(): void {
     this.live[0] = this.live[1] = null;
     this.pendingReturns = [];
     this.gpio.resetDriverState();
-    this.gpio.setIrqSupported(false);
-    this.negotiated = 0n;
   }
 
   kick(index: number): void {

@@ -18,7 +18,7 @@ export interface DeviceQueueOptions {
   indirect: boolean;
   /** Next avail index to process (vhost-user SET_VRING_BASE). */
   nextAvail?: number;
-  /** Next used index to write; defaults to nextAvail. */
+  /** Next used index to write; defaults to the used idx found in the ring. */
   nextUsed?: number;
 }
 
@@ -53,7 +53,7 @@ export class DeviceQueue {
       throw new VirtqueueError('layout', 'ring is not inside one guest memory region');
     }
     this.nextAvail = (opts.nextAvail ?? 0) & 0xffff;
-    this.nextUsed = (opts.nextUsed ?? this.nextAvail) & 0xffff;
+    this.nextUsed = (opts.nextUsed ?? this.used.getUint16(2, true)) & 0xffff;
     this.signalledUsed = this.nextUsed;
   }
 

@@ -1,0 +1,107 @@
+import { GpioDevice } from '../device/gpio-device.ts';
+import { SimulatedLines } from '../device/simulated-lines.ts';
+import { VirtioGpioDevice } from '../device/virtio-gpio-device.ts';
+import { ControlServer } from '../control/control-server.ts';
+import { controlPathFor } from '../control/control-protocol.ts';
+import type { Logger } from '../log/logger.ts';
+import { socketAccept } from '../native/index.ts';
+import { VhostUserBackend } from '../transports/vhost-user/backend.ts';
+import { VhostUserServer } from '../transports/vhost-user/server.ts';
+import type { DescriptorChain } from '../virtqueue/descriptor-chain.ts';
+
+export interface DeviceConfig {
+  /** vhost-user socket path (served exactly as given). */
+  socket?: string;
+  /** Or a socket fd handed over by the parent (listening, or already connected). */
+  fd?: number;
+  lines: number;
+  names?: string[];
+  /** Socket file mode for the vhost-user and control sockets (default 0o600). */
+  socketMode?: number;
+  /** Control socket path (default SOCKET.ctl; required with fd). */
+  control?: string;
+}
+
+/**
+ * One simulated GPIO chip served over vhost-user, with its control endpoint. Line state
+ * lives here, so it survives front-ends coming and going.
+ */
+export class ServedDevice {
+  readonly lines: SimulatedLines;
+  readonly gpio: GpioDevice<DescriptorChain>;
+  readonly virtio: VirtioGpioDevice;
+  private server: VhostUserServer | null = null;
+  private direct: VhostUserBackend | null = null;
+  private control: ControlServer<DescriptorChain> | null = null;
+  private connected = false;
+
+  private constructor(
+    readonly config: DeviceConfig,
+    private readonly log: Logger,
+  ) {
+    this.lines = new SimulatedLines(config.lines, config.names);
+    this.gpio = new GpioDevice<DescriptorChain>(this.lines, { log: (l, m) => log.log(l, m) });
+    this.virtio = new VirtioGpioDevice(this.gpio, { log: (l, m) => log.log(l, m) });
+  }
+
+  static async start(
+    config: DeviceConfig,
+    log: Logger,
+    onExit?: (reason: string) => void,
+  ): Promise<ServedDevice> {
+    const d = new ServedDevice(config, log);
+    const mode = config.socketMode ?? 0o600;
+    const controlPath = config.control ?? (config.socket ? controlPathFor(config.socket) : undefined);
+    if (config.fd !== undefined) {
+      let listening = true;
+      try {
+        socketAccept(config.fd);
+      } catch {
+        listening = false; // EINVAL: a connected socket, serve it directly
+      }
+      if (listening) d.server = new VhostUserServer(d.virtio, { listenFd: config.fd, log });
+      else {
+        d.direct = new VhostUserBackend(config.fd, d.virtio, log);
+        d.connected = true;
+        d.direct.onClosed((reason) => {
+          d.connected = false;
+          log.log('info', 'front-end disconnected', { reason });
+          onExit?.(reason);
+        });
+      }
+    } else if (config.socket) {
+      d.server = new VhostUserServer(d.virtio, { socketPath: config.socket, socketMode: mode, log });
+    } else {
+      throw new Error('a device needs a socket path or an fd');
+    }
+    if (controlPath) {
+      d.control = await ControlServer.listen(
+        controlPath,
+        { device: d.gpio, lines: d.lines, status: () => d.status() },
+        log,
+        mode,
+      );
+      log.log('info', 'control endpoint listening', { control: controlPath });
+    } else {
+      log.log('warn', 'no control endpoint: give a control socket path to drive lines from the CLI');
+    }
+    return d;
+  }
+
+  private status() {
+    const f = this.virtio.negotiated;
+    return {
+      socket: this.config.socket ?? `fd:${this.config.fd}`,
+      connected: this.server ? this.server.connected : this.connected,
+      features: f === 0n ? null : `0x${f.toString(16)}`,
+      irqNegotiated: this.virtio.irqNegotiated,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.server?.close();
+    this.direct?.close('shutting down');
+    await this.control?.close();
+    this.lines.close();
+  }
+}

@@ -1,0 +1,101 @@
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import type { Logger } from '../../log/logger.ts';
+import { FdPoller, socketAccept, socketListen } from '../../native/index.ts';
+import type { VirtioDevice } from '../../virtio/virtio-device.ts';
+import { VhostUserBackend } from './backend.ts';
+import { closeQuietly } from './vring.ts';
+
+export interface VhostUserServerOptions {
+  /** Listen on this path (exactly; nothing is appended). */
+  socketPath?: string;
+  /** Or on an already-listening socket fd (QEMU's --fd convention). */
+  listenFd?: number;
+  /** Socket file mode (default 0o600). */
+  socketMode?: number;
+  log: Logger;
+}
+
+/**
+ * Serves one VirtioDevice to one vhost-user front-end at a time. When the front-end goes away
+ * the device keeps its state and the server accepts the next one.
+ */
+export class VhostUserServer {
+  private readonly listenFd: number;
+  private readonly poller: FdPoller;
+  private session: VhostUserBackend | null = null;
+  private closed = false;
+  readonly socketPath: string | null;
+
+  constructor(
+    private readonly device: VirtioDevice,
+    private readonly opts: VhostUserServerOptions,
+  ) {
+    this.socketPath = opts.socketPath ?? null;
+    if (opts.listenFd !== undefined) {
+      this.listenFd = opts.listenFd;
+    } else if (opts.socketPath) {
+      removeStaleSocket(opts.socketPath);
+      const umask = process.umask(0o177); // no window in which others could connect
+      try {
+        this.listenFd = socketListen(opts.socketPath, 4);
+      } finally {
+        process.umask(umask);
+      }
+      chmodSync(opts.socketPath, opts.socketMode ?? 0o600);
+    } else {
+      throw new Error('VhostUserServer needs socketPath or listenFd');
+    }
+    this.poller = new FdPoller(this.listenFd, (err) => {
+      if (err) return this.opts.log.log('error', 'listening socket error', { error: err.message });
+      this.accept();
+    });
+    this.poller.start(true, false);
+    opts.log.log('info', 'listening', { socket: this.socketPath ?? `fd:${this.listenFd}` });
+  }
+
+  get connected(): boolean {
+    return this.session !== null;
+  }
+
+  private accept(): void {
+    for (;;) {
+      let fd: number | null;
+      try {
+        fd = socketAccept(this.listenFd);
+      } catch (e) {
+        this.opts.log.log('warn', 'accept failed', { error: (e as Error).message });
+        return;
+      }
+      if (fd === null) return;
+      if (this.session || this.closed) {
+        this.opts.log.log('warn', 'a front-end is already connected: refusing another');
+        closeQuietly(fd);
+        continue;
+      }
+      this.opts.log.log('info', 'front-end connected');
+      const s = new VhostUserBackend(fd, this.device, this.opts.log);
+      this.session = s;
+      s.onClosed((reason) => {
+        if (this.session === s) this.session = null;
+        this.opts.log.log('info', 'front-end disconnected; listening again', { reason });
+      });
+    }
+  }
+
+  /** Ends the session, stops listening and removes the socket file. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.session?.close('server shutting down');
+    this.poller.close();
+    closeQuietly(this.listenFd);
+    if (this.socketPath) removeStaleSocket(this.socketPath);
+  }
+}
+
+/** Removes a socket file left by an earlier run; refuses to remove anything that is not a socket. */
+export function removeStaleSocket(path: string): void {
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
+  unlinkSync(path);
+}
