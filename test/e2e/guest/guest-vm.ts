@@ -245,6 +245,18 @@ export class GuestVm {
     return result;
   }
 
+  /**
+   * Starts a command detached from the shell (double fork) and returns its pid. Use this instead
+   * of `cmd &`: the console's busybox ash exits when a child it started in the background ends
+   * while it is reading the tty (the SIGCHLD interrupts the read), which powers the guest off.
+   */
+  async background(cmd: string, timeoutMs = 30_000): Promise<number> {
+    const r = await this.run(`(${cmd} </dev/null & echo $!)`, timeoutMs);
+    const pid = Number(r.out.trim());
+    if (r.code !== 0 || !Number.isInteger(pid)) throw new Error(`cannot start ${cmd} in the background: ${r.out}`);
+    return pid;
+  }
+
   /** SIGKILLs QEMU and waits for it to exit. */
   async kill(): Promise<void> {
     if (this.exitInfo === undefined) this.child.kill('SIGKILL');
