@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { conformance } from './conformance-command.ts';
 import { input, output, status } from './line-commands.ts';
 import { serve } from './serve-command.ts';
 import { UsageError } from './usage-error.ts';
@@ -13,6 +14,8 @@ Usage:
   vgpio input PATH LINE 0|1      set the level the guest senses on LINE (offset or name)
   vgpio output PATH LINE         print the level the guest drives on LINE
   vgpio status PATH [--json]     every line: name, direction, value, IRQ type, armed, latched, counters
+  vgpio conformance --socket PATH [--drive 'CMD {line} {value}'] [--only PREFIX,...] [--timeout-ms N] [--json]
+                                 check a vhost-user-gpio back-end against virtio 1.2 §5.18
 
 Common options: --log-level debug|info|warn|error (default info), --log-format text|json
 PATH is the device's vhost-user socket path; the control endpoint is PATH.ctl.
@@ -40,6 +43,20 @@ async function main(argv: string[]): Promise<number> {
         strict: true,
       });
       return serve({ ...values, socket: values.socket ?? values['socket-path'] });
+    }
+    case 'conformance': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          socket: { type: 'string' },
+          drive: { type: 'string' },
+          json: { type: 'boolean' },
+          only: { type: 'string' },
+          'timeout-ms': { type: 'string' },
+        },
+        strict: true,
+      });
+      return conformance(values);
     }
     case 'input':
     case 'output':

@@ -19,6 +19,8 @@ export interface BufferLayout {
   writable: readonly number[];
   /** Put the descriptors in an indirect table (needs INDIRECT_DESC). */
   indirect?: boolean;
+  /** Byte the writable buffers are filled with before they are offered (default 0). */
+  fill?: number;
 }
 
 export interface UsedBuffer<T> {
@@ -107,7 +109,7 @@ export class DriverQueue<T> {
       for (const len of b.writable) {
         const addr = this.alloc.alloc(len);
         entry.buffers.push(addr);
-        this.mem.view(addr, len).fill(0);
+        this.mem.write(addr, new Uint8Array(len).fill(b.fill ?? 0)); // unlike view(), may span regions
         entry.writable.push({ addr, len });
         segs.push({ addr, len, flags: DescFlag.WRITE });
       }
@@ -169,6 +171,21 @@ export class DriverQueue<T> {
     }
     if (this.opts.eventIdx) this.avail.setUint16(4 + 2 * this.size, this.lastUsed, true);
     return out;
+  }
+
+  /** The used ring's idx as the device last wrote it. */
+  get deviceUsedIndex(): number {
+    return this.used.getUint16(2, true);
+  }
+
+  /** Chains collected so far (the driver's used index). */
+  get collectedIndex(): number {
+    return this.lastUsed;
+  }
+
+  /** EVENT_IDX: ask the device to notify only once its used idx passes `idx` (until the next collect). */
+  setUsedEvent(idx: number): void {
+    this.avail.setUint16(4 + 2 * this.size, idx & 0xffff, true);
   }
 
   /** Tokens of chains the device still holds. */
