@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { bench } from './bench-command.ts';
 import { conformance } from './conformance-command.ts';
 import { input, output, status } from './line-commands.ts';
 import { serve } from './serve-command.ts';
@@ -16,6 +17,9 @@ Usage:
   vgpio status PATH [--json]     every line: name, direction, value, IRQ type, armed, latched, counters
   vgpio conformance --socket PATH [--drive 'CMD {line} {value}'] [--only PREFIX,...] [--timeout-ms N] [--json]
                                  check a vhost-user-gpio back-end against virtio 1.2 §5.18
+  vgpio bench --socket PATH [--iterations N] [--drive CMD] [--cpu N] [--floor-cpu N] [--json]
+                                 round trip, requests/s (1 and 64 lines in flight), interrupt latency,
+                                 and the eventfd ping-pong floor measured in the same run
 
 Common options: --log-level debug|info|warn|error (default info), --log-format text|json
 PATH is the device's vhost-user socket path; the control endpoint is PATH.ctl.
@@ -57,6 +61,21 @@ async function main(argv: string[]): Promise<number> {
         strict: true,
       });
       return conformance(values);
+    }
+    case 'bench': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          socket: { type: 'string' },
+          iterations: { type: 'string' },
+          drive: { type: 'string' },
+          cpu: { type: 'string' },
+          'floor-cpu': { type: 'string' },
+          json: { type: 'boolean' },
+        },
+        strict: true,
+      });
+      return bench(values);
     }
     case 'input':
     case 'output':

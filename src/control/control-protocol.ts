@@ -14,6 +14,8 @@ export type ControlRequest =
 
 export interface DeviceStatus {
   socket: string;
+  /** The daemon's process id. */
+  pid: number;
   connected: boolean;
   /** Features the front-end acknowledged (hex), or null before SET_FEATURES. */
   features: string | null;

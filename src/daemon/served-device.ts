@@ -92,6 +92,7 @@ export class ServedDevice {
     const f = this.virtio.negotiated;
     return {
       socket: this.config.socket ?? `fd:${this.config.fd}`,
+      pid: process.pid,
       connected: this.server ? this.server.connected : this.connected,
       features: f === 0n ? null : `0x${f.toString(16)}`,
       irqNegotiated: this.virtio.irqNegotiated,

@@ -12,7 +12,7 @@ import {
   Status,
   bit,
   messageTypeName,
-  type Direction,
+  Direction,
 } from '../protocol/constants.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { decodeIrqResponse, decodeResponse, encodeIrqRequest, encodeRequest } from '../protocol/messages.ts';
@@ -74,6 +74,9 @@ interface IrqLine {
   enabled: boolean;
   /** The line's eventq buffer is with the device. */
   inFlight: boolean;
+  /** Counts completed enables; `queuedGen` is the count when the buffer in flight was queued. */
+  enableGen: number;
+  queuedGen: number;
   /** The handler for the last interrupt is still running (the line is masked). */
   handling: boolean;
   handler: IrqHandler | null;
@@ -101,6 +104,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   private irqLines: IrqLine[] = [];
   private spaceWaiters: Array<() => void> = [];
   private useIndirect = false;
+  private readonly kickScheduled = [false, false];
   private closed = false;
 
   private constructor(
@@ -160,6 +164,8 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       type: IrqType.NONE,
       enabled: false,
       inFlight: false,
+      enableGen: 0,
+      queuedGen: 0,
       handling: false,
       handler: null,
     }));
@@ -207,7 +213,18 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     return this.call(MessageType.GET_DIRECTION, line) as Promise<Direction>;
   }
   async setDirection(line: number, dir: Direction): Promise<void> {
-    await this.call(MessageType.SET_DIRECTION, line, dir);
+    const st = this.irqLines[line];
+    if (dir !== Direction.NONE || !this.irqSupported || !st) {
+      await this.call(MessageType.SET_DIRECTION, line, dir);
+      return;
+    }
+    // Direction NONE also resets the line's interrupt on the device (type NONE, the held buffer
+    // back INVALID): mark it disabled first, as disableIrq does, or the INVALID is re-queued.
+    await this.irqLock.run(line, async () => {
+      st.enabled = false;
+      await this.call(MessageType.SET_DIRECTION, line, dir);
+      st.type = IrqType.NONE;
+    });
   }
   async getValue(line: number): Promise<0 | 1> {
     return ((await this.call(MessageType.GET_VALUE, line)) & 1) as 0 | 1;
@@ -223,7 +240,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
         return await new Promise<RawReply>((resolve, reject) => {
           const p: Pending = { resolve, reject, done: false };
           this.requestq.add(b, p);
-          if (this.requestq.kickNeeded()) this.transport.kick(REQUEST_QUEUE);
+          this.kickSoon(REQUEST_QUEUE);
           const ms = this.opts.requestTimeoutMs;
           if (ms !== undefined) {
             const t = setTimeout(() => {
@@ -242,6 +259,20 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
         await new Promise<void>((r) => this.spaceWaiters.push(r));
       }
     }
+  }
+
+  /**
+   * Notifies the device once for everything added in this turn of the event loop: chains
+   * queued by a burst of completions go out with one kick instead of one each.
+   */
+  private kickSoon(queue: number): void {
+    if (this.kickScheduled[queue]) return;
+    this.kickScheduled[queue] = true;
+    setImmediate(() => {
+      this.kickScheduled[queue] = false;
+      const q = queue === REQUEST_QUEUE ? this.requestq : this.eventq;
+      if (!this.closed && q?.kickNeeded()) this.transport.kick(queue);
+    });
   }
 
   private requestsDone(): void {
@@ -278,6 +309,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       st.type = type;
       st.handler = handler;
       st.enabled = true;
+      st.enableGen++;
       if (!st.inFlight && !st.handling) this.queueIrqBuffer(line, st);
     });
   }
@@ -314,11 +346,12 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   private queueIrqBuffer(line: number, st: IrqLine): void {
     const q = this.eventq as DriverQueue<number>;
     st.inFlight = true;
+    st.queuedGen = st.enableGen;
     q.add(
       { readable: [encodeIrqRequest(line)], writable: [IRQ_RESPONSE_SIZE], indirect: this.useIndirect },
       line,
     );
-    if (q.kickNeeded()) this.transport.kick(EVENT_QUEUE);
+    this.kickSoon(EVENT_QUEUE);
   }
 
   private eventsDone(): void {
@@ -345,12 +378,21 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       }
       if (status === IrqStatus.VALID) {
         if (!st.enabled) {
-          this.emit('violation', `line ${line}: VALID interrupt while disabled`);
+          // Between "mark disabled" and the reply to SET_IRQ_TYPE NONE the device may still
+          // fire: drop it. Only a VALID after the disable completed breaks a rule.
+          if (st.type === IrqType.NONE)
+            this.emit('violation', `line ${line}: VALID interrupt while disabled`);
           continue;
         }
         void this.dispatch(line, st, now);
       } else if (st.enabled && !st.handling) {
-        this.queueIrqBuffer(line, st); // re-enabled while the old buffer was out
+        if (st.queuedGen !== st.enableGen) {
+          this.queueIrqBuffer(line, st); // re-enabled while the old buffer was out
+        } else {
+          // The buffer was queued under the current enable, so the device no longer has the line
+          // enabled; re-queueing would bounce INVALID forever.
+          this.emit('violation', `line ${line}: eventq buffer returned INVALID while enabled`);
+        }
       }
     }
   }

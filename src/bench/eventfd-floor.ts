@@ -1,0 +1,52 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { FdPoller, closeFd, eventfd, eventfdRead, eventfdWrite, getCpu } from '../native/index.ts';
+import { summarize, type LatencySummary } from './percentiles.ts';
+
+export interface FloorResult extends LatencySummary {
+  childCpu: number;
+  parentCpu: number;
+}
+
+/**
+ * The floor under any vhost-user round trip: an eventfd ping-pong between this process and a
+ * child, each side woken through the same uv_poll path the transports use.
+ */
+export async function eventfdFloor(iterations: number, childCpu?: number): Promise<FloorResult> {
+  const ping = eventfd(0);
+  const pong = eventfd(0);
+  const child = fork(fileURLToPath(new URL('./eventfd-echo.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', ping, pong, 'ipc'],
+    env: { ...process.env, VGPIO_ECHO_CPU: childCpu === undefined ? '' : String(childCpu) },
+  });
+  try {
+    const cpu = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m: { cpu: number }) => resolve(m.cpu));
+      child.once('exit', (code) => reject(new Error(`eventfd echo child exited ${code}`)));
+    });
+    const samples: number[] = [];
+    await new Promise<void>((resolve) => {
+      let t0 = 0n;
+      let i = 0;
+      const poller = new FdPoller(pong, (_err, readable) => {
+        if (!readable) return;
+        while (eventfdRead(pong) !== null);
+        if (i++ > 0) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+        if (samples.length >= iterations) {
+          poller.close();
+          return resolve();
+        }
+        t0 = process.hrtime.bigint();
+        eventfdWrite(ping, 1n);
+      });
+      poller.start(true, false);
+      eventfdWrite(pong, 1n); // first wake-up starts the loop
+    });
+    return { ...summarize(samples), childCpu: cpu, parentCpu: getCpu() };
+  } finally {
+    child.kill();
+    closeFd(ping);
+    closeFd(pong);
+  }
+}
