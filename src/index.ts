@@ -14,3 +14,8 @@ export * from './driver/line-settings.ts';
 export type { EdgeEvent } from './driver/edge-event.ts';
 export * from './transports/loopback/loopback-transport.ts';
 export * from './transports/loopback/loopback-chip.ts';
+export { VhostUserFrontend, VhostUserError } from './transports/vhost-user/frontend.ts';
+export { VhostUserServer } from './transports/vhost-user/server.ts';
+export { ServedDevice } from './daemon/served-device.ts';
+export { ControlClient } from './control/control-client.ts';
+export { runConformance } from './conformance/conformance-runner.ts';
