@@ -7,6 +7,7 @@ import {
   availRingBytes,
   descTableBytes,
   isValidQueueSize,
+  memoryFence,
   needEvent,
   usedRingBytes,
   type RingLayout,
@@ -69,6 +70,7 @@ export class DeviceQueue {
   /** Number of chains the driver has made available and we have not popped. */
   pending(): number {
     this.check();
+    memoryFence(); // our avail_event store must be visible before we read avail.idx again
     const n = (this.avail.getUint16(2, true) - this.nextAvail) & 0xffff;
     if (n > this.size)
       this.fail('avail-index', `avail idx is ${n} entries ahead of a ${this.size}-entry queue`);
@@ -104,6 +106,7 @@ export class DeviceQueue {
     this.signalledUsed = now;
     this.signalledValid = true;
     if (old === now && valid) return false;
+    memoryFence(); // used.idx is published before the driver's used_event / flags are read
     if (!this.opts.eventIdx) return (this.avail.getUint16(0, true) & AvailFlag.NO_INTERRUPT) === 0;
     const usedEvent = this.avail.getUint16(4 + 2 * this.size, true);
     return !valid || needEvent(usedEvent, now, old);

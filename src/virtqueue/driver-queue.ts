@@ -7,6 +7,7 @@ import {
   availRingBytes,
   descTableBytes,
   isValidQueueSize,
+  memoryFence,
   needEvent,
   usedRingBytes,
   type RingLayout,
@@ -143,6 +144,7 @@ export class DriverQueue<T> {
     const old = this.kickedAvail;
     this.kickedAvail = this.availIdx;
     if (old === this.availIdx) return false;
+    memoryFence(); // avail.idx is published before the device's avail_event / flags are read
     if (!this.opts.eventIdx) return (this.used.getUint16(0, true) & UsedFlag.NO_NOTIFY) === 0;
     return needEvent(this.used.getUint16(4 + 8 * this.size, true), this.availIdx, old);
   }
@@ -150,6 +152,17 @@ export class DriverQueue<T> {
   /** Collects every used chain; re-arms the used_event so the next one notifies. */
   collect(): UsedBuffer<T>[] {
     const out: UsedBuffer<T>[] = [];
+    for (;;) {
+      this.collectInto(out);
+      if (!this.opts.eventIdx) return out;
+      // Re-arm, then look again: a chain used before the device saw the new used_event sends no notification.
+      this.avail.setUint16(4 + 2 * this.size, this.lastUsed, true);
+      memoryFence();
+      if (this.lastUsed === this.used.getUint16(2, true)) return out;
+    }
+  }
+
+  private collectInto(out: UsedBuffer<T>[]): void {
     while (this.lastUsed !== this.used.getUint16(2, true)) {
       const slot = 4 + 8 * (this.lastUsed % this.size);
       const id = this.used.getUint32(slot, true);
@@ -169,8 +182,6 @@ export class DriverQueue<T> {
       this.releaseEntry(entry);
       out.push({ token: entry.token, len, data });
     }
-    if (this.opts.eventIdx) this.avail.setUint16(4 + 2 * this.size, this.lastUsed, true);
-    return out;
   }
 
   /** The used ring's idx as the device last wrote it. */

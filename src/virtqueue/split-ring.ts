@@ -36,3 +36,14 @@ export function contiguousLayout(size: number, base: number): RingLayout & { byt
 /** The spec's vring_need_event: has new_idx passed event since old_idx (16-bit arithmetic)? */
 export const needEvent = (event: number, newIdx: number, oldIdx: number): boolean =>
   ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
+
+const fenceCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * A full memory barrier. The other side of a ring runs in another process; between publishing an
+ * index and reading the peer's event index a store must not pass the load (x86 allows that), or a
+ * notification is lost. A locked read-modify-write is a full fence on x86 and arm64 alike.
+ */
+export function memoryFence(): void {
+  Atomics.add(fenceCell, 0, 0);
+}
