@@ -30,7 +30,8 @@ export class DescriptorChain {
     for (const s of this.readable) {
       if (off >= out.length) break;
       const n = Math.min(s.len, out.length - off);
-      out.set(this.mem.view(s.addr, n), off);
+      // read, not view: a validated segment may span adjacent regions, or be empty at any address.
+      out.set(this.mem.read(s.addr, n), off);
       off += n;
     }
     return out;
@@ -38,6 +39,8 @@ export class DescriptorChain {
 
   /** Scatters data into the writable part from byte offset `at`; returns the bytes written. */
   write(data: Uint8Array, at = 0): number {
+    // A negative offset would land before the first writable segment, in memory the driver never gave us.
+    if (!Number.isSafeInteger(at) || at < 0) throw new RangeError(`write offset ${at} is not a byte offset`);
     let skip = at;
     let done = 0;
     for (const s of this.writable) {

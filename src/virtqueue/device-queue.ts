@@ -104,12 +104,12 @@ export class DeviceQueue {
     const now = this.nextUsed;
     const valid = this.signalledValid;
     this.signalledUsed = now;
+    if (old === now) return false;
     this.signalledValid = true;
-    if (old === now && valid) return false;
     memoryFence(); // used.idx is published before the driver's used_event / flags are read
     if (!this.opts.eventIdx) return (this.avail.getUint16(0, true) & AvailFlag.NO_INTERRUPT) === 0;
-    const usedEvent = this.avail.getUint16(4 + 2 * this.size, true);
-    return !valid || needEvent(usedEvent, now, old);
+    // The first entries after a (re)start always notify: what the driver saw before is unknown.
+    return !valid || needEvent(this.avail.getUint16(4 + 2 * this.size, true), now, old);
   }
 
   private walk(head: number): DescriptorChain {

@@ -25,10 +25,14 @@ export class GuestMemory {
 
   constructor(regions: readonly MemoryRegion[]) {
     const sorted = [...regions].sort((a, b) => a.guestPhysAddr - b.guestPhysAddr);
-    for (let i = 1; i < sorted.length; i++) {
-      const prev = sorted[i - 1];
-      if (prev.guestPhysAddr + prev.bytes.length > sorted[i].guestPhysAddr)
+    // Empty (unmapped) regions hold no bytes, so they overlap nothing; skipping them also keeps the
+    // result independent of the order of regions that share a start address.
+    let prev: MemoryRegion | undefined;
+    for (const r of sorted) {
+      if (r.bytes.length === 0) continue;
+      if (prev && prev.guestPhysAddr + prev.bytes.length > r.guestPhysAddr)
         throw new RangeError(`memory regions at 0x${prev.guestPhysAddr.toString(16)} overlap`);
+      prev = r;
     }
     this.regions = sorted;
   }
@@ -57,7 +61,8 @@ export class GuestMemory {
   /** A view of [addr, addr+len) when it lies inside one region; throws otherwise. */
   view(addr: number, len: number): Uint8Array {
     const r = this.regionAt(addr);
-    if (!r || len < 0 || addr + len > r.guestPhysAddr + r.bytes.length) throw new GuestMemoryError(addr, len);
+    if (!r || !Number.isSafeInteger(len) || len < 0 || addr + len > r.guestPhysAddr + r.bytes.length)
+      throw new GuestMemoryError(addr, len);
     const off = addr - r.guestPhysAddr;
     return r.bytes.subarray(off, off + len);
   }
@@ -69,6 +74,8 @@ export class GuestMemory {
   }
 
   read(addr: number, len: number): Uint8Array {
+    // Check before allocating: a bad len must be a GuestMemoryError, not new Uint8Array's RangeError.
+    if (!this.contains(addr, len)) throw new GuestMemoryError(addr, len);
     const out = new Uint8Array(len);
     this.copy(addr, len, (off, chunk) => out.set(chunk, off));
     return out;
