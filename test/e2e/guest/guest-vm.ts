@@ -253,7 +253,8 @@ export class GuestVm {
   async background(cmd: string, timeoutMs = 30_000): Promise<number> {
     const r = await this.run(`(${cmd} </dev/null & echo $!)`, timeoutMs);
     const pid = Number(r.out.trim());
-    if (r.code !== 0 || !Number.isInteger(pid)) throw new Error(`cannot start ${cmd} in the background: ${r.out}`);
+    if (r.code !== 0 || !Number.isInteger(pid))
+      throw new Error(`cannot start ${cmd} in the background: ${r.out}`);
     return pid;
   }
 
