@@ -1,8 +1,4 @@
 import { parseArgs } from 'node:util';
-import { bench } from './bench-command.ts';
-import { conformance } from './conformance-command.ts';
-import { input, output, status } from './line-commands.ts';
-import { serve } from './serve-command.ts';
 import { UsageError } from './usage-error.ts';
 
 const HELP = `vgpio — virtio-gpio with interrupts
@@ -46,7 +42,10 @@ async function main(argv: string[]): Promise<number> {
         },
         strict: true,
       });
-      return serve({ ...values, socket: values.socket ?? values['socket-path'] });
+      return (await import('./serve-command.ts')).serve({
+        ...values,
+        socket: values.socket ?? values['socket-path'],
+      });
     }
     case 'conformance': {
       const { values } = parseArgs({
@@ -60,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
         },
         strict: true,
       });
-      return conformance(values);
+      return (await import('./conformance-command.ts')).conformance(values);
     }
     case 'bench': {
       const { values } = parseArgs({
@@ -75,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
         },
         strict: true,
       });
-      return bench(values);
+      return (await import('./bench-command.ts')).bench(values);
     }
     case 'input':
     case 'output':
@@ -86,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
         allowPositionals: true,
         strict: true,
       });
+      // The line commands only talk to the control socket: they load nothing native.
+      const { input, output, status } = await import('./line-commands.ts');
       if (cmd === 'input') return input(positionals);
       if (cmd === 'output') return output(positionals);
       return status(positionals, values.json ?? false);

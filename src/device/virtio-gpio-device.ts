@@ -44,6 +44,8 @@ export class VirtioGpioDevice implements VirtioDevice {
   readonly offeredFeatures: bigint;
   onNeedsReset: ((queueIndex: number, error: Error) => void) | null = null;
   negotiated = 0n;
+  /** Features last reported in the log (again after a reset: each driver's choice is logged). */
+  private announced: bigint | null = null;
   private readonly live: Array<LiveQueue | null> = [null, null];
   /** Hand-backs made while the eventq was stopped, written when it starts again. */
   private pendingReturns: Array<[DescriptorChain, IrqStatus]> = [];
@@ -70,10 +72,10 @@ export class VirtioGpioDevice implements VirtioDevice {
   }
 
   setFeatures(features: bigint): void {
-    const before = this.negotiated;
     this.negotiated = features & this.offeredFeatures;
     this.gpio.setIrqSupported(this.irqNegotiated);
-    if (this.negotiated === before || !(this.offeredFeatures & bit(Feature.GPIO_F_IRQ))) return;
+    if (this.negotiated === this.announced || !(this.offeredFeatures & bit(Feature.GPIO_F_IRQ))) return;
+    this.announced = this.negotiated;
     if (this.irqNegotiated) this.log('info', 'interrupts negotiated (VIRTIO_GPIO_F_IRQ)');
     else
       this.log(
@@ -114,6 +116,7 @@ export class VirtioGpioDevice implements VirtioDevice {
   reset(): void {
     this.live[0] = this.live[1] = null;
     this.pendingReturns = [];
+    this.announced = null;
     this.gpio.resetDriverState();
   }
 
