@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "vgpio_native",
+      "sources": ["native/vgpio_native.c"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_c": ["-std=gnu11"],
+      "configurations": {
+        "Release": {
+          "cflags!": ["-O3"]
+        }
+      }
+    }
+  ]
+}

@@ -1,0 +1,274 @@
+/**
+ * Typed wrapper around the `vgpio_native` N-API addon (native/vgpio_native.c),
+ * a thin Linux OS shim: AF_UNIX sockets with SCM_RIGHTS, eventfd, memfd/mmap,
+ * ioctl, CPU affinity and a libuv fd poller. No protocol logic lives here.
+ *
+ * Conventions:
+ * - A failing system call throws a {@link SyscallError}: `code` is the errno name
+ *   ('ENOENT'), `errno` the positive errno number, `syscall` the call name, and
+ *   the message reads `connect: ENOENT (No such file or directory)`.
+ * - Invalid argument types throw `TypeError` (code 'ERR_INVALID_ARG_TYPE'); out-of-range
+ *   arguments throw `RangeError` (code 'ERR_OUT_OF_RANGE').
+ * - Functions documented as "null on EAGAIN" return `null` instead of throwing EAGAIN.
+ * - Every descriptor is created close-on-exec; EINTR is retried internally.
+ * - Everything runs synchronously on the calling (JS) thread.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Error thrown for a failing system call. */
+export interface SyscallError extends Error {
+  /** errno name, e.g. 'ENOENT'. */
+  code: string;
+  /** Positive errno number, e.g. 2. */
+  errno: number;
+  /** Name of the failing call, e.g. 'connect'. */
+  syscall: string;
+}
+
+/** True if `err` is a {@link SyscallError} (optionally with the given code). */
+export function isSyscallError(err: unknown, code?: string): err is SyscallError {
+  if (!(err instanceof Error)) return false;
+  const e = err as Partial<SyscallError>;
+  return (
+    typeof e.code === 'string' &&
+    typeof e.errno === 'number' &&
+    typeof e.syscall === 'string' &&
+    (code === undefined || e.code === code)
+  );
+}
+
+/** Result of {@link recvMsg}. */
+export interface RecvMsgResult {
+  /** Received bytes; length 0 means EOF (peer closed). */
+  data: Buffer;
+  /** Descriptors received via SCM_RIGHTS (already close-on-exec). The caller owns them. */
+  fds: number[];
+  /** MSG_CTRUNC or MSG_TRUNC was set: some descriptors (or datagram bytes) were dropped. */
+  truncated: boolean;
+}
+
+/**
+ * Callback of an {@link FdPoller}. `err` is non-null only if libuv reported an error
+ * (e.g. POLLERR surfaces as 'EBADF'); the poller is then already stopped.
+ */
+export type FdPollerCallback = (err: Error | null, readable: boolean, writable: boolean) => void;
+
+/**
+ * A libuv `uv_poll_t` on the main event loop, watching one descriptor.
+ *
+ * - Level-triggered: while the condition holds, the callback runs again on every loop
+ *   iteration, so the callback must drain the descriptor (read until EAGAIN / null) or
+ *   stop the poller.
+ * - The constructor puts `fd` into non-blocking mode (libuv does this). Only one
+ *   poller per descriptor (libuv refuses a second with 'EEXIST').
+ * - Stop or close the poller *before* closing its descriptor ({@link closeFd} refuses with
+ *   'EBUSY' while a started poller watches the fd; other ways of closing it are not checked).
+ * - While started the poller keeps itself (and its callback) alive; a stopped or closed
+ *   poller can be garbage-collected, which closes the libuv handle.
+ * - Pollers still open when the environment ends (process or worker-thread exit) are
+ *   closed by the addon's cleanup hook.
+ */
+export interface FdPoller {
+  /** Start (or change) polling. `start(false, false)` is the same as `stop()`. Throws 'ERR_POLLER_CLOSED' after close(). */
+  start(readable?: boolean, writable?: boolean): void;
+  /** Stop polling; no-op if stopped or closed. */
+  stop(): void;
+  /** Close the libuv handle; idempotent. No callback runs after close() returns. */
+  close(): void;
+  /** Let the poller keep the event loop alive while started (the default). */
+  ref(): void;
+  /** Do not keep the event loop alive because of this poller. */
+  unref(): void;
+  /** The callback passed to the constructor (read-only). */
+  readonly callback: FdPollerCallback;
+}
+
+export interface FdPollerConstructor {
+  new (fd: number, callback: FdPollerCallback): FdPoller;
+  readonly prototype: FdPoller;
+}
+
+/** Shape of the raw addon exports. */
+interface NativeBinding {
+  socketListen(path: string, backlog: number): number;
+  socketAccept(fd: number): number | null;
+  socketConnect(path: string): number;
+  socketPair(): [number, number];
+  sendMsg(fd: number, data: Uint8Array, fds?: readonly number[]): number | null;
+  recvMsg(fd: number, maxBytes: number, maxFds?: number): RecvMsgResult | null;
+  readFd(fd: number, maxBytes: number): Buffer | null;
+  writeFd(fd: number, data: Uint8Array): number | null;
+  closeFd(fd: number): void;
+  setNonBlocking(fd: number, on: boolean): void;
+  eventfd(initval: number, nonblock?: boolean, semaphore?: boolean): number;
+  eventfdRead(fd: number): bigint | null;
+  eventfdWrite(fd: number, value?: bigint): boolean;
+  memfdCreate(name: string, size: number): number;
+  fdSize(fd: number): number;
+  mmap(fd: number, length: number, offset: number, writable?: boolean): ArrayBuffer;
+  munmap(buf: ArrayBuffer): void;
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  getCpu(): number;
+  setAffinity(cpus: readonly number[]): void;
+  getAffinity(): number[];
+  FdPoller: FdPollerConstructor;
+}
+
+/** Absolute path of the compiled addon (`build/Release/vgpio_native.node` at the package root). */
+export const addonPath: string = fileURLToPath(
+  new URL('../../build/Release/vgpio_native.node', import.meta.url),
+);
+
+const binding = createRequire(import.meta.url)(addonPath) as NativeBinding;
+
+// ---- sockets -------------------------------------------------------------------------------
+
+/**
+ * AF_UNIX SOCK_STREAM listening socket (non-blocking, close-on-exec): socket + bind + listen.
+ * Does not unlink an existing path. A path starting with '\0' is a Linux abstract socket.
+ * Throws 'ENAMETOOLONG' if the path does not fit sun_path (max 107 bytes).
+ */
+export function socketListen(path: string, backlog: number): number {
+  return binding.socketListen(path, backlog);
+}
+
+/** accept4 (non-blocking, close-on-exec); null on EAGAIN. */
+export function socketAccept(fd: number): number | null {
+  return binding.socketAccept(fd);
+}
+
+/**
+ * Connect to an AF_UNIX stream socket and return the (then non-blocking) fd.
+ * The connect itself blocks while the listener's backlog is full.
+ */
+export function socketConnect(path: string): number {
+  return binding.socketConnect(path);
+}
+
+/** AF_UNIX SOCK_STREAM socketpair, both ends non-blocking and close-on-exec. */
+export function socketPair(): [number, number] {
+  return binding.socketPair();
+}
+
+/**
+ * sendmsg with MSG_NOSIGNAL, passing up to 32 descriptors via SCM_RIGHTS. Returns the
+ * number of bytes sent (may be partial: the descriptors travel with the first byte),
+ * or null on EAGAIN. Sending descriptors requires at least one data byte.
+ */
+export function sendMsg(fd: number, data: Uint8Array, fds?: readonly number[]): number | null {
+  return binding.sendMsg(fd, data, fds);
+}
+
+/**
+ * recvmsg with MSG_CMSG_CLOEXEC; accepts at most `maxFds` descriptors (default 32, max 253).
+ * Returns null on EAGAIN; `data.length === 0` means EOF.
+ */
+export function recvMsg(fd: number, maxBytes: number, maxFds?: number): RecvMsgResult | null {
+  return binding.recvMsg(fd, maxBytes, maxFds);
+}
+
+// ---- plain descriptors -----------------------------------------------------------------------
+
+/** read(2) up to maxBytes (>= 1); null on EAGAIN; empty Buffer on EOF. */
+export function readFd(fd: number, maxBytes: number): Buffer | null {
+  return binding.readFd(fd, maxBytes);
+}
+
+/** write(2); returns bytes written or null on EAGAIN. */
+export function writeFd(fd: number, data: Uint8Array): number | null {
+  return binding.writeFd(fd, data);
+}
+
+/**
+ * close(2); throws 'EBADF' for an invalid descriptor, and 'EBUSY' (without closing) while a
+ * started {@link FdPoller} watches `fd` — libuv would otherwise keep a stale watcher for the
+ * fd number and misroute events of whichever descriptor reuses it.
+ */
+export function closeFd(fd: number): void {
+  binding.closeFd(fd);
+}
+
+/** Set or clear O_NONBLOCK. */
+export function setNonBlocking(fd: number, on: boolean): void {
+  binding.setNonBlocking(fd, on);
+}
+
+// ---- eventfd -------------------------------------------------------------------------------
+
+/** eventfd(2) with EFD_CLOEXEC (plus EFD_NONBLOCK / EFD_SEMAPHORE as requested). */
+export function eventfd(initval: number, nonblock = true, semaphore = false): number {
+  return binding.eventfd(initval, nonblock, semaphore);
+}
+
+/** Read (and reset, or decrement in semaphore mode) the counter; null on EAGAIN (counter 0). */
+export function eventfdRead(fd: number): bigint | null {
+  return binding.eventfdRead(fd);
+}
+
+/** Add `value` to the counter; false on EAGAIN (counter would overflow). */
+export function eventfdWrite(fd: number, value: bigint = 1n): boolean {
+  return binding.eventfdWrite(fd, value);
+}
+
+// ---- memfd / mmap --------------------------------------------------------------------------
+
+/** memfd_create(name, MFD_CLOEXEC) + ftruncate(size). */
+export function memfdCreate(name: string, size: number): number {
+  return binding.memfdCreate(name, size);
+}
+
+/** fstat(2) st_size, e.g. to check that an mmap range fits the file. */
+export function fdSize(fd: number): number {
+  return binding.fdSize(fd);
+}
+
+/**
+ * mmap(MAP_SHARED, PROT_READ | PROT_WRITE-if-writable) returned as an external ArrayBuffer.
+ * `length` must be > 0 and `offset` page-aligned ('EINVAL' otherwise); Node 20 limits
+ * `length` to 4 GiB (RangeError beyond). Touching pages beyond the end of the file
+ * raises SIGBUS, so check {@link fdSize} first. Unmapped by {@link munmap} or, failing
+ * that, when the ArrayBuffer is garbage-collected.
+ */
+export function mmap(fd: number, length: number, offset: number, writable = true): ArrayBuffer {
+  return binding.mmap(fd, length, offset, writable);
+}
+
+/**
+ * Detach `buf` (every view then has byteLength 0) and munmap it. Throws code 'EALREADY'
+ * if it was already unmapped; TypeError if `buf` was not returned by {@link mmap}.
+ */
+export function munmap(buf: ArrayBuffer): void {
+  binding.munmap(buf);
+}
+
+// ---- ioctl / CPU ---------------------------------------------------------------------------
+
+/**
+ * ioctl(fd, request, pointer-to-arg-bytes); `arg` is read and written in place. Returns the
+ * (non-negative) result. For _IOC-encoded requests `arg` must be at least _IOC_SIZE(request)
+ * bytes (RangeError otherwise); legacy requests such as FIONREAD are not checked.
+ */
+export function ioctl(fd: number, request: number, arg: Uint8Array): number {
+  return binding.ioctl(fd, request, arg);
+}
+
+/** sched_getcpu(): the CPU the calling (main JS) thread is running on. */
+export function getCpu(): number {
+  return binding.getCpu();
+}
+
+/** sched_setaffinity(0, ...): pins the calling thread only (not libuv/V8 worker threads). CPUs < 1024. */
+export function setAffinity(cpus: readonly number[]): void {
+  binding.setAffinity(cpus);
+}
+
+/** sched_getaffinity(0): the calling thread's allowed CPUs, ascending. */
+export function getAffinity(): number[] {
+  return binding.getAffinity();
+}
+
+// ---- poller --------------------------------------------------------------------------------
+
+/** See {@link FdPoller} (the interface) for semantics. */
+export const FdPoller: FdPollerConstructor = binding.FdPoller;
