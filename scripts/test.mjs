@@ -2,7 +2,7 @@
 // Runs the test files under test/ with node's test runner (Node 20 has no --test globs).
 // Usage: node scripts/test.mjs [path-prefix ...]   e.g. `node scripts/test.mjs test/device test/e2e`
 import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
