@@ -79,6 +79,15 @@ async function drive(ctx: RuleContext, line: number, value: 0 | 1): Promise<void
   await new Promise((r) => setTimeout(r, 20));
 }
 
+/** A fresh driver with LINE held at `level` from outside, made an input, its interrupt enabled. */
+async function armedLine(ctx: RuleContext, type: IrqType, level: 0 | 1): Promise<Probe> {
+  const p = await ctx.open();
+  await drive(ctx, LINE, level);
+  await input(ctx, p);
+  await enable(ctx, p, type);
+  return p;
+}
+
 /** The eventq buffer must come back with this status within the wait. */
 async function expectReturn(
   ctx: RuleContext,
@@ -453,10 +462,7 @@ export const rules: Rule[] = [
     title: 'rising edge on an armed line → VALID, used length 1',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_RISING);
+      const p = await armedLine(ctx, IrqType.EDGE_RISING, 0);
       const buf = p.eventBuffer(LINE);
       await expectNoInterrupt(ctx, buf, 'before any edge');
       await drive(ctx, LINE, 1);
@@ -472,10 +478,7 @@ export const rules: Rule[] = [
     title: 'EDGE_RISING ignores falling edges; EDGE_FALLING ignores rising ones',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 1);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_RISING);
+      const p = await armedLine(ctx, IrqType.EDGE_RISING, 1);
       let buf = p.eventBuffer(LINE);
       await drive(ctx, LINE, 0);
       await expectNoInterrupt(ctx, buf, 'falling edge with EDGE_RISING');
@@ -501,10 +504,7 @@ export const rules: Rule[] = [
     title: 'EDGE_BOTH fires on rising and falling edges',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_BOTH);
+      const p = await armedLine(ctx, IrqType.EDGE_BOTH, 0);
       await expectReturn(
         ctx,
         (await drive(ctx, LINE, 1), p.eventBuffer(LINE)),
@@ -524,10 +524,7 @@ export const rules: Rule[] = [
     title: 'edge while enabled but masked is reported at unmask',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_RISING);
+      const p = await armedLine(ctx, IrqType.EDGE_RISING, 0);
       await drive(ctx, LINE, 1);
       await drive(ctx, LINE, 0);
       await expectReturn(ctx, p.eventBuffer(LINE), IrqStatus.VALID, 'unmask after a masked edge');
@@ -541,10 +538,7 @@ export const rules: Rule[] = [
     title: 'several edges while masked are reported once',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_RISING);
+      const p = await armedLine(ctx, IrqType.EDGE_RISING, 0);
       for (let i = 0; i < 3; i++) {
         await drive(ctx, LINE, 1);
         await drive(ctx, LINE, 0);
@@ -563,10 +557,7 @@ export const rules: Rule[] = [
     title: 'disable drops a latched edge',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_RISING);
+      const p = await armedLine(ctx, IrqType.EDGE_RISING, 0);
       await drive(ctx, LINE, 1);
       await drive(ctx, LINE, 0);
       await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
@@ -584,10 +575,7 @@ export const rules: Rule[] = [
     title: 'active level fires at unmask, and again while still active',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 1);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.LEVEL_HIGH);
+      const p = await armedLine(ctx, IrqType.LEVEL_HIGH, 1);
       await expectReturn(ctx, p.eventBuffer(LINE), IrqStatus.VALID, 'level high at unmask');
       await expectReturn(ctx, p.eventBuffer(LINE), IrqStatus.VALID, 'still high at the next unmask');
       await drive(ctx, LINE, 0);
@@ -606,10 +594,7 @@ export const rules: Rule[] = [
     title: 'a level that came and went while masked is not reported',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.LEVEL_HIGH);
+      const p = await armedLine(ctx, IrqType.LEVEL_HIGH, 0);
       await drive(ctx, LINE, 1);
       await drive(ctx, LINE, 0);
       const buf = p.eventBuffer(LINE);
@@ -625,10 +610,7 @@ export const rules: Rule[] = [
     title: 'no VALID after a disable completed',
     needs: ['irq', 'drive'],
     async run(ctx) {
-      const p = await ctx.open();
-      await drive(ctx, LINE, 0);
-      await input(ctx, p);
-      await enable(ctx, p, IrqType.EDGE_BOTH);
+      const p = await armedLine(ctx, IrqType.EDGE_BOTH, 0);
       const buf = p.eventBuffer(LINE);
       await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
       await drive(ctx, LINE, 1);
