@@ -4,7 +4,7 @@ import { VirtioGpioDevice } from '../device/virtio-gpio-device.ts';
 import { ControlServer } from '../control/control-server.ts';
 import { controlPathFor } from '../control/control-protocol.ts';
 import type { Logger } from '../log/logger.ts';
-import { socketAccept } from '../native/index.ts';
+import { isSyscallError, sendMsg } from '../native/index.ts';
 import { VhostUserBackend } from '../transports/vhost-user/backend.ts';
 import { VhostUserServer } from '../transports/vhost-user/server.ts';
 import type { DescriptorChain } from '../virtqueue/descriptor-chain.ts';
@@ -53,11 +53,14 @@ export class ServedDevice {
     const mode = config.socketMode ?? 0o600;
     const controlPath = config.control ?? (config.socket ? controlPathFor(config.socket) : undefined);
     if (config.fd !== undefined) {
-      let listening = true;
+      // A zero-byte send tells the two apart without side effects: ENOTCONN on a listening socket,
+      // 0 on a connected one. (Probing with accept would take, and lose, a front-end that is
+      // already waiting in the backlog, and blocks on a blocking socket.)
+      let listening = false;
       try {
-        socketAccept(config.fd);
-      } catch {
-        listening = false; // EINVAL: a connected socket, serve it directly
+        sendMsg(config.fd, new Uint8Array(0));
+      } catch (e) {
+        listening = isSyscallError(e, 'ENOTCONN');
       }
       if (listening) d.server = new VhostUserServer(d.virtio, { listenFd: config.fd, log });
       else {
@@ -89,13 +92,15 @@ export class ServedDevice {
   }
 
   private status() {
-    const f = this.virtio.negotiated;
+    const connected = this.server ? this.server.connected : this.connected;
+    // The device keeps the last front-end's features after it leaves: report them only while connected.
+    const f = connected ? this.virtio.negotiated : 0n;
     return {
       socket: this.config.socket ?? `fd:${this.config.fd}`,
       pid: process.pid,
-      connected: this.server ? this.server.connected : this.connected,
+      connected,
       features: f === 0n ? null : `0x${f.toString(16)}`,
-      irqNegotiated: this.virtio.irqNegotiated,
+      irqNegotiated: connected && this.virtio.irqNegotiated,
     };
   }
 

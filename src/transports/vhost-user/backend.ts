@@ -232,7 +232,16 @@ export class VhostUserBackend {
         if (m.request === Request.SET_VRING_CALL) r.replace('callFd', fd);
         else if (m.request === Request.SET_VRING_ERR) r.replace('errFd', fd);
         else {
-          r.setKick(fd, () => this.kicked(r));
+          try {
+            r.setKick(
+              fd,
+              () => this.kicked(r),
+              (error) =>
+                this.log.log('warn', 'kick fd is not an eventfd: no longer polled', { ring: r.index, error }),
+            );
+          } catch (e) {
+            throw new Refusal(`kick fd cannot be polled: ${(e as Error).message}`);
+          }
           r.started = true;
           this.refresh(r);
         }

@@ -21,16 +21,30 @@ export class Vring {
 
   constructor(readonly index: number) {}
 
-  setKick(fd: number | null, onKick: () => void): void {
+  /**
+   * Throws (leaving the ring as it was) when `fd` cannot be polled, e.g. a regular file. A kick fd
+   * that turns out not to be a readable eventfd (a socket at EOF stays readable forever) is no
+   * longer polled, and `onBroken` is told.
+   */
+  setKick(fd: number | null, onKick: () => void, onBroken?: (error: string) => void): void {
+    const poller =
+      fd === null
+        ? null
+        : new FdPoller(fd, (err, readable) => {
+            if (err || !readable) return;
+            let any = false;
+            try {
+              while (eventfdRead(fd) !== null) any = true;
+            } catch (e) {
+              poller?.stop();
+              onBroken?.((e as Error).message);
+            }
+            if (any) onKick();
+          });
     this.kickPoller?.close();
-    this.kickPoller = null;
+    this.kickPoller = poller;
     this.replace('kickFd', fd);
-    if (fd === null) return;
-    this.kickPoller = new FdPoller(fd, (err, readable) => {
-      if (err || !readable) return;
-      if (drainEventfd(fd)) onKick();
-    });
-    this.kickPoller.start(true, false);
+    poller?.start(true, false);
   }
 
   replace(which: 'kickFd' | 'callFd' | 'errFd', fd: number | null): void {
