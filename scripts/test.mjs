@@ -18,7 +18,19 @@ if (files.length === 0) {
 }
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { cwd: root, stdio: 'inherit' },
+  // A test that leaves a handle open, or hangs, must not stall CI: per-test timeout, forced exit,
+  // and a watchdog on the whole run.
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-timeout=300000',
+    '--test-force-exit',
+    '--test-reporter=spec',
+    ...files,
+  ],
+  { cwd: root, stdio: 'inherit', timeout: 40 * 60 * 1000, killSignal: 'SIGKILL' },
 );
+if (r.error) console.error(`test run aborted: ${r.error.message}`);
 process.exit(r.status ?? 1);

@@ -19,8 +19,14 @@ export class ControlClient {
       this.buf += chunk;
       let nl: number;
       while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(this.buf.slice(0, nl)) as ControlReply | ControlEvent;
+        const line = this.buf.slice(0, nl);
         this.buf = this.buf.slice(nl + 1);
+        let msg: ControlReply | ControlEvent;
+        try {
+          msg = JSON.parse(line) as ControlReply | ControlEvent;
+        } catch {
+          msg = { ok: false, error: `malformed reply from the daemon: ${line.slice(0, 80)}` };
+        }
         if ('event' in msg) this.eventListener?.(msg);
         else this.waiting.shift()?.(msg);
       }

@@ -30,16 +30,18 @@ export class ControlServer<T> {
     private readonly log: Logger,
   ) {
     this.server = createServer((sock) => this.client(sock));
-    target.device.on('irq', (line, status) =>
-      this.broadcast({
-        event: 'irq',
-        line,
-        status: status === IrqStatus.VALID ? 'VALID' : 'INVALID',
-        timeNs: now(),
-      }),
-    );
-    target.device.on('line', (line) => this.broadcast({ event: 'line', line, timeNs: now() }));
+    target.device.on('irq', this.onIrq);
+    target.device.on('line', this.onLine);
   }
+
+  private readonly onIrq = (line: number, status: IrqStatus): void =>
+    this.broadcast({
+      event: 'irq',
+      line,
+      status: status === IrqStatus.VALID ? 'VALID' : 'INVALID',
+      timeNs: now(),
+    });
+  private readonly onLine = (line: number): void => this.broadcast({ event: 'line', line, timeNs: now() });
 
   static async listen<T>(
     path: string,
@@ -63,6 +65,8 @@ export class ControlServer<T> {
   }
 
   async close(): Promise<void> {
+    this.target.device.off('irq', this.onIrq);
+    this.target.device.off('line', this.onLine);
     for (const w of this.watchers) w.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
     try {

@@ -117,9 +117,10 @@ describe('front-end against vgpio', () => {
     cleanups.push(() => server.close());
 
     const fe1 = await VhostUserFrontend.connect(path, VIRTIO_ID_GPIO);
+    cleanups.push(() => void fe1.close());
     assert.equal(fe1.queueCount, 2);
     assert.equal(fe1.protocolFeatures, 0x209n);
-    const chip1 = await Chip.open(fe1);
+    const chip1 = await Chip.open(fe1, { requestTimeoutMs: 5000 });
     const req = await chip1.requestLines({ lines: { 2: { direction: 'output', outputValue: 1 } } });
     assert.equal(lines.output(2), 1);
     for (let i = 0; i < 5; i++) await req.getValue(2);
@@ -129,7 +130,8 @@ describe('front-end against vgpio', () => {
     await chip1.driver.close();
 
     const fe2 = await VhostUserFrontend.connect(path, VIRTIO_ID_GPIO);
-    const chip2 = await Chip.open(fe2);
+    cleanups.push(() => void fe2.close());
+    const chip2 = await Chip.open(fe2, { requestTimeoutMs: 5000 });
     assert.equal((await chip2.lineInfo(2)).direction, 'output', 'line state survives the reconnect');
     const r2 = await chip2.requestLines({ lines: { 1: { direction: 'input', edge: 'rising' } } });
     const events = r2.edgeEvents();
