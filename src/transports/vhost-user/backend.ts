@@ -113,7 +113,7 @@ export class VhostUserBackend {
         this.channel.send(m.request, REPLY_FLAGS, encodeU64(0n));
     } catch (e) {
       m.fds.forEach(closeQuietly);
-      if (!(e instanceof Refusal)) throw e;
+      if (!(e instanceof Refusal)) return this.internalError(`handling ${name}`, e);
       this.log.log('warn', 'request refused', { request: name, reason: e.message });
       if (mustReply(m.request)) return this.channel.close(`cannot answer ${name}: ${e.message}`);
       if (m.flags & Flag.NEED_REPLY && this.replyAck)
@@ -362,7 +362,18 @@ export class VhostUserBackend {
   }
 
   private kicked(r: Vring): void {
-    if (r.live) this.device.kick(r.index);
+    try {
+      if (r.live) this.device.kick(r.index);
+    } catch (e) {
+      this.internalError(`serving ring ${r.index}`, e);
+    }
+  }
+
+  /** A bug, not bad input: end this connection, keep the process and its other devices alive. */
+  private internalError(what: string, e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.log.log('error', `internal error ${what}: disconnecting`, { error: err.message, stack: err.stack });
+    this.channel.close(`internal error ${what}: ${err.message}`);
   }
 
   private notify(r: Vring): void {
