@@ -109,7 +109,7 @@ export class RingPeer {
     readonly layout: RingLayout,
   ) {}
 
-  private get avail(): DataView {
+  protected get avail(): DataView {
     return this.mem.dataView(this.layout.availAddr, 6 + 2 * this.layout.size);
   }
 

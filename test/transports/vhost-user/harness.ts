@@ -48,6 +48,7 @@ import { DriverQueue } from '../../../src/virtqueue/driver-queue.ts';
 import { GuestAllocator } from '../../../src/virtqueue/guest-allocator.ts';
 import { GuestMemory } from '../../../src/virtqueue/guest-memory.ts';
 import { contiguousLayout, type RingLayout } from '../../../src/virtqueue/split-ring.ts';
+import { RingPeer } from '../../virtqueue/harness.ts';
 
 /** Everything the back-end offers: VERSION_1 | PROTOCOL_FEATURES(30) | EVENT_IDX | INDIRECT | GPIO_F_IRQ. */
 export const WIRE_FEATURES = 0x1_7000_0001n;
@@ -387,54 +388,12 @@ export async function rawActivate(c: RawClient, opts: ActivateOptions = {}): Pro
 export const signals = (fd: number): number => Number(eventfdRead(fd) ?? 0n);
 
 /** Field access to a split ring in guest memory (driver's view). */
-export class Ring {
-  constructor(
-    readonly mem: GuestMemory,
-    readonly layout: RingLayout,
-  ) {}
-  private get avail(): DataView {
-    return this.mem.dataView(this.layout.availAddr, 6 + 2 * this.layout.size);
-  }
-  private get used(): DataView {
-    return this.mem.dataView(this.layout.usedAddr, 6 + 8 * this.layout.size);
-  }
-  get availFlags(): number {
-    return this.avail.getUint16(0, true);
-  }
-  set availFlags(v: number) {
-    this.avail.setUint16(0, v, true);
-  }
-  get availIdx(): number {
-    return this.avail.getUint16(2, true);
-  }
-  set availIdx(v: number) {
-    this.avail.setUint16(2, v, true);
-  }
+export class Ring extends RingPeer {
   setAvailEntry(slot: number, head: number): void {
     this.avail.setUint16(4 + 2 * slot, head, true);
   }
-  get usedEvent(): number {
-    return this.avail.getUint16(4 + 2 * this.layout.size, true);
-  }
-  set usedEvent(v: number) {
-    this.avail.setUint16(4 + 2 * this.layout.size, v, true);
-  }
-  get usedIdx(): number {
-    return this.used.getUint16(2, true);
-  }
-  get availEvent(): number {
-    return this.used.getUint16(4 + 8 * this.layout.size, true);
-  }
-  usedElem(slot: number): { id: number; len: number } {
-    const at = 4 + 8 * slot;
-    return { id: this.used.getUint32(at, true), len: this.used.getUint32(at + 4, true) };
-  }
   writeDesc(i: number, addr: number, len: number, flags: number, next = 0): void {
-    const v = this.mem.dataView(this.layout.descAddr + 16 * i, 16);
-    v.setBigUint64(0, BigInt(addr), true);
-    v.setUint32(8, len, true);
-    v.setUint16(12, flags, true);
-    v.setUint16(14, next, true);
+    this.desc(i, { addr, len, flags, next });
   }
 }
 
