@@ -79,8 +79,9 @@ best_version() {
 }
 
 # ---------------------------------------------------------------- QEMU 10
-QEMU10_VER=$(best_version qemu-system-x86 '^1:10\.' bookworm-backports)
-[[ -n $QEMU10_VER ]] || die "no QEMU 10 in bookworm-backports (apt-cache madison qemu-system-x86)"
+# Any QEMU >= 9 passes VIRTIO_GPIO_F_IRQ through; backports carries 10 today.
+QEMU10_VER=$(best_version qemu-system-x86 '^1:(9|[1-9][0-9])\.' bookworm-backports)
+[[ -n $QEMU10_VER ]] || die "no QEMU >= 9 in bookworm-backports (apt-cache madison qemu-system-x86)"
 if [[ $(installed_version qemu-system-x86) != "$QEMU10_VER" ]]; then
   log "installing qemu-system-x86=$QEMU10_VER from bookworm-backports"
   apt-get install -y -q --no-install-recommends -t bookworm-backports "qemu-system-x86=$QEMU10_VER" >&2
