@@ -233,6 +233,30 @@ describe('indirect descriptors', () => {
     expectPopBreaks(r.dev, r.g, 'nested-indirect');
   });
 
+  test('an indirect chain longer than the queue (a huge table cannot make pop walk it all)', () => {
+    const r = rig();
+    const n = SIZE + 1; // one more than the queue allows, each entry valid
+    r.table(
+      TABLE,
+      Array.from({ length: n }, (_, i) => rd(BUF + i, 1, i + 1 < n ? i + 1 : undefined)),
+    );
+    r.peer.desc(0, ind(TABLE, 16 * n));
+    r.peer.offer(0);
+    expectPopBreaks(r.dev, r.g, 'loop');
+  });
+
+  test('an indirect chain exactly as long as the queue is fine', () => {
+    const r = rig();
+    r.table(
+      TABLE,
+      Array.from({ length: SIZE }, (_, i) => rd(BUF + i, 1, i + 1 < SIZE ? i + 1 : undefined)),
+    );
+    r.peer.desc(0, ind(TABLE, 16 * SIZE));
+    r.peer.offer(0);
+    const c = r.dev.pop();
+    assert.equal(c?.readable.length, SIZE);
+  });
+
   test('loop inside an indirect table', () => {
     const r = rig();
     r.table(TABLE, [rd(BUF, 1, 1), rd(BUF + 1, 1, 2), rd(BUF + 2, 1, 1)]);
