@@ -126,7 +126,8 @@ export class DeviceQueue {
         this.fail('head-range', `descriptor ${index} outside a ${tableSize}-entry table`);
       if (++count > tableSize) this.fail('loop', `descriptor chain from ${head} is longer than its table`);
       // No chain may be longer than the queue (§2.7.5.3.1): this also bounds a huge indirect table.
-      if (++total > this.size + 1) this.fail('loop', `descriptor chain from ${head} is longer than the queue`);
+      if (++total > this.size + 1)
+        this.fail('loop', `descriptor chain from ${head} is longer than the queue`);
       const at = index * DESC_SIZE;
       const addr = Number(table.getBigUint64(at, true));
       const len = table.getUint32(at + 8, true);
