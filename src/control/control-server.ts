@@ -1,10 +1,9 @@
-import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { GpioDevice } from '../device/gpio-device.ts';
 import { IrqStatus, directionName } from '../protocol/constants.ts';
 import type { SimulatedLines } from '../device/simulated-lines.ts';
 import type { Logger } from '../log/logger.ts';
-import { removeStaleSocket } from '../transports/vhost-user/server.ts';
+import { bindSocketFile, removeStaleSocket } from '../transports/socket-file.ts';
 import type {
   ControlEvent,
   ControlReply,
@@ -49,18 +48,13 @@ export class ControlServer<T> {
     log: Logger,
     mode = 0o600,
   ): Promise<ControlServer<T>> {
-    removeStaleSocket(path);
     const c = new ControlServer(path, target, log);
-    const umask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        c.server.once('error', reject);
-        c.server.listen(path, () => resolve());
-      });
-    } finally {
-      process.umask(umask);
-    }
-    chmodSync(path, mode);
+    const listening = new Promise<void>((resolve, reject) => {
+      c.server.once('error', reject);
+      c.server.once('listening', () => resolve());
+    });
+    bindSocketFile(path, mode, () => c.server.listen(path));
+    await listening;
     return c;
   }
 

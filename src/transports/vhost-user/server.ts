@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Logger } from '../../log/logger.ts';
 import { FdPoller, socketAccept, socketListen } from '../../native/index.ts';
 import type { VirtioDevice } from '../../virtio/virtio-device.ts';
+import { bindSocketFile, removeStaleSocket } from '../socket-file.ts';
 import { VhostUserBackend } from './backend.ts';
 import { closeQuietly } from './vring.ts';
 
@@ -34,14 +34,8 @@ export class VhostUserServer {
     if (opts.listenFd !== undefined) {
       this.listenFd = opts.listenFd;
     } else if (opts.socketPath) {
-      removeStaleSocket(opts.socketPath);
-      const umask = process.umask(0o177); // no window in which others could connect
-      try {
-        this.listenFd = socketListen(opts.socketPath, 4);
-      } finally {
-        process.umask(umask);
-      }
-      chmodSync(opts.socketPath, opts.socketMode ?? 0o600);
+      const path = opts.socketPath;
+      this.listenFd = bindSocketFile(path, opts.socketMode ?? 0o600, () => socketListen(path, 4));
     } else {
       throw new Error('VhostUserServer needs socketPath or listenFd');
     }
@@ -91,11 +85,4 @@ export class VhostUserServer {
     closeQuietly(this.listenFd);
     if (this.socketPath) removeStaleSocket(this.socketPath);
   }
-}
-
-/** Removes a socket file left by an earlier run; refuses to remove anything that is not a socket. */
-export function removeStaleSocket(path: string): void {
-  if (!existsSync(path)) return;
-  if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`);
-  unlinkSync(path);
 }
