@@ -1,5 +1,6 @@
 import { Feature, bit } from '../protocol/constants.ts';
 import type { VirtioDriverTransport } from '../virtio/driver-transport.ts';
+import { ringOptions } from '../virtqueue/split-ring.ts';
 import type { InputDriver } from './input-driver.ts';
 import { Probe, type ProbeOptions } from './probe.ts';
 import { Verdict, type Outcome, type Rule, type Strength } from './rule.ts';
@@ -39,8 +40,8 @@ export async function runConformance(opts: ConformanceOptions): Promise<RuleResu
   const have = {
     irq: (offered & bit(Feature.GPIO_F_IRQ)) !== 0n,
     drive: opts.drive !== null,
-    indirect: (offered & bit(Feature.RING_INDIRECT_DESC)) !== 0n,
-    'event-idx': (offered & bit(Feature.RING_EVENT_IDX)) !== 0n,
+    indirect: ringOptions(offered).indirect,
+    'event-idx': ringOptions(offered).eventIdx,
   };
   const why = {
     irq: 'device does not offer VIRTIO_GPIO_F_IRQ',

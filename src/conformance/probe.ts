@@ -10,6 +10,7 @@ import {
 import { encodeIrqRequest, encodeRequest } from '../protocol/messages.ts';
 import type { VirtioDriverTransport } from '../virtio/driver-transport.ts';
 import { DriverQueue } from '../virtqueue/driver-queue.ts';
+import { ringOptions } from '../virtqueue/split-ring.ts';
 
 /** A completed chain as the driver sees it. */
 export interface Completion {
@@ -81,7 +82,7 @@ export class Probe {
     const irq = p.has(Feature.GPIO_F_IRQ);
     const size = opts.queueSize ?? 64;
     const rings = await transport.activate(p.features, irq ? [size, size] : [size]);
-    const ringOpts = { eventIdx: p.has(Feature.RING_EVENT_IDX), indirect: p.has(Feature.RING_INDIRECT_DESC) };
+    const ringOpts = ringOptions(p.features);
     p.requestq = new DriverQueue(rings.memory, rings.layouts[REQUEST_QUEUE], rings.allocator, ringOpts);
     transport.onInterrupt(REQUEST_QUEUE, () => p.collect(REQUEST_QUEUE));
     if (irq) {

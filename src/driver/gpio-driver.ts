@@ -19,6 +19,7 @@ import { decodeIrqResponse, decodeResponse, encodeIrqRequest, encodeRequest } fr
 import { decodeNames } from '../protocol/names.ts';
 import type { VirtioDriverTransport } from '../virtio/driver-transport.ts';
 import { DriverQueue, type BufferLayout } from '../virtqueue/driver-queue.ts';
+import { ringOptions } from '../virtqueue/split-ring.ts';
 import { VirtqueueError } from '../virtqueue/virtqueue-error.ts';
 import { SerialLock } from './serial-lock.ts';
 
@@ -139,10 +140,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     this.ngpio = n;
     const qsize = this.opts.queueSize ?? 256;
     const rings = await this.transport.activate(this.features, this.irqSupported ? [qsize, qsize] : [qsize]);
-    const ringOpts = {
-      eventIdx: (rings.features & bit(Feature.RING_EVENT_IDX)) !== 0n,
-      indirect: (rings.features & bit(Feature.RING_INDIRECT_DESC)) !== 0n,
-    };
+    const ringOpts = ringOptions(rings.features);
     this.useIndirect = ringOpts.indirect;
     this.requestq = new DriverQueue<Pending>(
       rings.memory,

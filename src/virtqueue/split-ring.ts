@@ -6,6 +6,15 @@ export const UsedFlag = { NO_NOTIFY: 1 } as const;
 
 export const DESC_SIZE = 16;
 
+/** Transport-independent ring feature bits (virtio 1.2 §6). */
+export const RingFeature = { INDIRECT_DESC: 1n << 28n, EVENT_IDX: 1n << 29n } as const;
+
+/** Which ring features a negotiated feature set turns on. */
+export const ringOptions = (features: bigint): { eventIdx: boolean; indirect: boolean } => ({
+  eventIdx: (features & RingFeature.EVENT_IDX) !== 0n,
+  indirect: (features & RingFeature.INDIRECT_DESC) !== 0n,
+});
+
 export interface RingLayout {
   /** Queue size: a power of two, 1..32768. */
   readonly size: number;

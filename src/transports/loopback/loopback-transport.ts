@@ -3,10 +3,7 @@ import type { ActiveRings, VirtioDriverTransport } from '../../virtio/driver-tra
 import { DeviceQueue } from '../../virtqueue/device-queue.ts';
 import { GuestAllocator } from '../../virtqueue/guest-allocator.ts';
 import { GuestMemory } from '../../virtqueue/guest-memory.ts';
-import { contiguousLayout, type RingLayout } from '../../virtqueue/split-ring.ts';
-
-const RING_INDIRECT_DESC = 1n << 28n;
-const RING_EVENT_IDX = 1n << 29n;
+import { contiguousLayout, ringOptions, type RingLayout } from '../../virtqueue/split-ring.ts';
 
 export interface LoopbackOptions {
   /** Guest memory size in bytes (default 1 MiB). */
@@ -64,10 +61,7 @@ export class LoopbackTransport implements VirtioDriverTransport {
       return l;
     });
     const allocator = new GuestAllocator(at, region.guestPhysAddr + region.bytes.length - at);
-    const ringOpts = {
-      eventIdx: (accepted & RING_EVENT_IDX) !== 0n,
-      indirect: (accepted & RING_INDIRECT_DESC) !== 0n,
-    };
+    const ringOpts = ringOptions(accepted);
     const rings: ActiveRings = { memory: this.memory, allocator, layouts, features: accepted };
     region.bytes.fill(0, 0, at - region.guestPhysAddr);
     layouts.forEach((l, i) =>

@@ -6,6 +6,7 @@ import {
   availRingBytes,
   descTableBytes,
   isValidQueueSize,
+  ringOptions,
   usedRingBytes,
 } from '../../virtqueue/split-ring.ts';
 import { VhostUserChannel, type Message } from './channel.ts';
@@ -35,8 +36,6 @@ import {
 } from './message.ts';
 import { Vring, closeQuietly } from './vring.ts';
 
-const RING_EVENT_IDX = 1n << 29n;
-const RING_INDIRECT_DESC = 1n << 28n;
 const MAX_CONFIG = 256;
 
 export const BACKEND_PROTOCOL_FEATURES =
@@ -332,8 +331,7 @@ export class VhostUserBackend {
         usedAddr: place(r.addr.used, usedRingBytes(r.num), 'used ring'),
       };
       queue = new DeviceQueue(mem.guest, layout, {
-        eventIdx: (this.features & RING_EVENT_IDX) !== 0n,
-        indirect: (this.features & RING_INDIRECT_DESC) !== 0n,
+        ...ringOptions(this.features),
         nextAvail: r.base,
       });
     } catch (e) {
