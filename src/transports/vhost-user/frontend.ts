@@ -202,8 +202,15 @@ export class VhostUserFrontend implements VirtioDriverTransport {
     for (const [i, l] of layouts.entries()) {
       const kick = eventfd(0);
       const call = eventfd(0);
-      const poller = new FdPoller(call, (err, readable) => {
-        if (!err && readable && drainEventfd(call)) this.handlers.get(i)?.();
+      const poller: FdPoller = new FdPoller(call, (err, readable) => {
+        if (err || !readable) return;
+        let any = false;
+        try {
+          any = drainEventfd(call);
+        } catch {
+          poller.stop(); // our own eventfd, closed under us: nothing more will come
+        }
+        if (any) this.handlers.get(i)?.();
       });
       poller.start(true, false);
       if (this.opts.ref === false) poller.unref();

@@ -34,7 +34,7 @@ export class Vring {
             if (err || !readable) return;
             let any = false;
             try {
-              while (eventfdRead(fd) !== null) any = true;
+              any = drainEventfd(fd);
             } catch (e) {
               poller?.stop();
               onBroken?.((e as Error).message);
@@ -65,14 +65,13 @@ export class Vring {
   }
 }
 
-/** Reads an eventfd until it is empty (uv_poll is level-triggered); true if anything was read. */
+/**
+ * Reads an eventfd until it is empty (uv_poll is level-triggered); true if anything was read.
+ * Throws when the fd cannot be read: the caller must stop polling it, or it spins.
+ */
 export function drainEventfd(fd: number): boolean {
   let any = false;
-  try {
-    while (eventfdRead(fd) !== null) any = true;
-  } catch {
-    // not an eventfd or closed: nothing to drain
-  }
+  while (eventfdRead(fd) !== null) any = true;
   return any;
 }
 
