@@ -374,6 +374,27 @@ static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* peerCredentials(fd: number): { pid, uid, gid } (SO_PEERCRED: the peer's
+ * credentials as of connect/socketpair time) */
+static napi_value js_peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, pid_v, uid_v, gid_v;
+  int32_t fd;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", errno);
+  NAPI_CALL(env, napi_create_int32(env, cred.pid, &pid_v));
+  NAPI_CALL(env, napi_create_uint32(env, cred.uid, &uid_v));
+  NAPI_CALL(env, napi_create_uint32(env, cred.gid, &gid_v));
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_set_named_property(env, result, "pid", pid_v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "uid", uid_v));
+  NAPI_CALL(env, napi_set_named_property(env, result, "gid", gid_v));
+  return result;
+}
+
 /* sendMsg(fd: number, data: Uint8Array, fds?: number[]): number | null */
 static napi_value js_send_msg(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -1259,6 +1280,7 @@ NAPI_MODULE_INIT() {
       FN("socketAccept", js_socket_accept),
       FN("socketConnect", js_socket_connect),
       FN("socketPair", js_socket_pair),
+      FN("peerCredentials", js_peer_credentials),
       FN("sendMsg", js_send_msg),
       FN("recvMsg", js_recv_msg),
       FN("readFd", js_read_fd),

@@ -38,6 +38,13 @@ export function isSyscallError(err: unknown, code?: string): err is SyscallError
   );
 }
 
+/** The process at the other end of a connected AF_UNIX socket, from {@link peerCredentials}. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 /** Result of {@link recvMsg}. */
 export interface RecvMsgResult {
   /** Received bytes; length 0 means EOF (peer closed). */
@@ -95,6 +102,7 @@ interface NativeBinding {
   socketAccept(fd: number): number | null;
   socketConnect(path: string): number;
   socketPair(): [number, number];
+  peerCredentials(fd: number): PeerCredentials;
   sendMsg(fd: number, data: Uint8Array, fds?: readonly number[]): number | null;
   recvMsg(fd: number, maxBytes: number, maxFds?: number): RecvMsgResult | null;
   readFd(fd: number, maxBytes: number): Buffer | null;
@@ -149,6 +157,14 @@ export function socketConnect(path: string): number {
 /** AF_UNIX SOCK_STREAM socketpair, both ends non-blocking and close-on-exec. */
 export function socketPair(): [number, number] {
   return binding.socketPair();
+}
+
+/**
+ * getsockopt(SO_PEERCRED) on a connected AF_UNIX socket: the peer's pid, uid and gid as of
+ * connect(2) / socketpair(2). Throws 'ENOTSOCK' for a descriptor that is not a socket.
+ */
+export function peerCredentials(fd: number): PeerCredentials {
+  return binding.peerCredentials(fd);
 }
 
 /**

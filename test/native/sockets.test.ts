@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import {
   closeFd,
   eventfd,
   eventfdRead,
   eventfdWrite,
   isSyscallError,
+  peerCredentials,
   readFd,
   recvMsg,
   sendMsg,
@@ -270,5 +272,67 @@ describe('socketListen / socketConnect / socketAccept', () => {
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_TYPE',
     });
+  });
+});
+
+describe('peerCredentials', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpio-peercred-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('names this process for a socketpair', () => {
+    const [a, b] = socketPair();
+    try {
+      const cred = peerCredentials(a);
+      assert.deepEqual(cred, { pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() });
+      assert.deepEqual(peerCredentials(b), cred);
+    } finally {
+      closeFd(a);
+      closeFd(b);
+    }
+  });
+
+  it('names the connecting process on an accepted connection', async () => {
+    const path = join(dir, 'peer.sock');
+    const l = socketListen(path, 4);
+    // The child connects with Node's own net module and stays connected until its stdin closes.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const c = require('node:net').connect(process.argv[1], () => process.stdout.write('up\\n'));
+         process.stdin.on('end', () => c.destroy()).resume();`,
+        path,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let conn: number | null = null;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+      });
+      conn = socketAccept(l);
+      assert.ok(conn !== null, 'the connection is queued once connect() returned');
+      const cred = peerCredentials(conn);
+      assert.equal(cred.pid, child.pid);
+      assert.notEqual(cred.pid, process.pid);
+      assert.equal(cred.uid, process.getuid?.());
+      assert.equal(cred.gid, process.getgid?.());
+    } finally {
+      if (conn !== null) closeFd(conn);
+      closeFd(l);
+      child.stdin.end();
+      await new Promise((resolve) => child.once('close', resolve));
+    }
+  });
+
+  it('refuses a descriptor that is not a socket', () => {
+    const fd = eventfd(0);
+    try {
+      expectSyscallError(() => peerCredentials(fd), 'ENOTSOCK', 'getsockopt');
+      expectSyscallError(() => peerCredentials(-1), 'EBADF', 'getsockopt');
+    } finally {
+      closeFd(fd);
+    }
   });
 });
