@@ -22,6 +22,7 @@ import { DriverQueue, type BufferLayout } from '../virtqueue/driver-queue.ts';
 import { ringOptions } from '../virtqueue/split-ring.ts';
 import { VirtqueueError } from '../virtqueue/virtqueue-error.ts';
 import { SerialLock } from './serial-lock.ts';
+import { wantedFeatures, type FeatureChoice } from './wanted-features.ts';
 
 /** The device answered a request with status ERR. */
 export class GpioRequestError extends Error {
@@ -45,12 +46,8 @@ export class GpioTimeoutError extends Error {
 /** Runs when a line's interrupt fires; the line stays masked until it returns (or its promise settles). */
 export type IrqHandler = (line: number, timestampNs: bigint) => void | Promise<void>;
 
-export interface GpioDriverOptions {
-  /** Negotiate VIRTIO_GPIO_F_IRQ when offered (default true). */
-  irq?: boolean;
-  /** Use ring features when offered (default true). */
-  eventIdx?: boolean;
-  indirect?: boolean;
+/** Features: each optional feature is negotiated when offered unless set false here. */
+export interface GpioDriverOptions extends FeatureChoice {
   queueSize?: number;
   /** Diagnostic timeout for one request; the spec sets no bound, so the default is none. */
   requestTimeoutMs?: number;
@@ -124,11 +121,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   private async probe(): Promise<void> {
     const offered = await this.transport.deviceFeatures();
     if (!(offered & bit(Feature.VERSION_1))) throw new Error('device does not offer VIRTIO_F_VERSION_1');
-    let want = bit(Feature.VERSION_1);
-    if (this.opts.irq !== false) want |= bit(Feature.GPIO_F_IRQ);
-    if (this.opts.eventIdx !== false) want |= bit(Feature.RING_EVENT_IDX);
-    if (this.opts.indirect !== false) want |= bit(Feature.RING_INDIRECT_DESC);
-    this.features = offered & want;
+    this.features = offered & wantedFeatures(this.opts);
     this.irqSupported = (this.features & bit(Feature.GPIO_F_IRQ)) !== 0n;
     // 16-bit field with a 16-bit read, 32-bit with a 32-bit read (like Linux since 2025).
     const ngpio = await this.transport.readConfig(0, 2);

@@ -1,18 +1,18 @@
 // virtio 1.2 §5.18 GPIO device: identifiers and message codes.
+import { codeName } from '../virtio/code-name.ts';
+import { VirtioFeature, bit } from '../virtio/feature-bits.ts';
+
+export { bit };
 
 export const VIRTIO_ID_GPIO = 41;
 export const REQUEST_QUEUE = 0;
 export const EVENT_QUEUE = 1;
 
-/** Feature bits (bit numbers). */
+/** Feature bits (bit numbers): the device's own (virtio 1.2 §5.18.3) and the shared ones it uses. */
 export const Feature = {
   GPIO_F_IRQ: 0,
-  RING_INDIRECT_DESC: 28,
-  RING_EVENT_IDX: 29,
-  VERSION_1: 32,
+  ...VirtioFeature,
 } as const;
-
-export const bit = (n: number): bigint => 1n << BigInt(n);
 
 export const MessageType = {
   GET_LINE_NAMES: 0x0001,
@@ -49,11 +49,9 @@ export const IRQ_REQUEST_SIZE = 2;
 export const IRQ_RESPONSE_SIZE = 1;
 export const CONFIG_SIZE = 8;
 
-const nameOf = (table: Record<string, number>, v: number): string =>
-  Object.entries(table).find(([, code]) => code === v)?.[0] ?? `0x${v.toString(16)}`;
-export const messageTypeName = (v: number): string => nameOf(MessageType, v);
-export const directionName = (v: number): string => nameOf(Direction, v);
-export const irqTypeName = (v: number): string => nameOf(IrqType, v);
+export const messageTypeName = (v: number): string => codeName(MessageType, v);
+export const directionName = (v: number): string => codeName(Direction, v);
+export const irqTypeName = (v: number): string => codeName(IrqType, v);
 
 export const isDirection = (v: number): v is Direction => v === 0 || v === 1 || v === 2;
 export const isIrqType = (v: number): v is IrqType => Object.values(IrqType).includes(v as IrqType);

@@ -5,3 +5,4 @@ export * from './descriptor-chain.ts';
 export * from './device-queue.ts';
 export * from './driver-queue.ts';
 export * from './guest-allocator.ts';
+export * from './ring-placement.ts';

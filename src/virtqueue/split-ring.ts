@@ -1,4 +1,5 @@
 /** Split virtqueue layout (virtio 1.2 §2.7) shared by the device and driver sides. */
+import { VirtioFeature, bit } from '../virtio/feature-bits.ts';
 
 export const DescFlag = { NEXT: 1, WRITE: 2, INDIRECT: 4 } as const;
 export const AvailFlag = { NO_INTERRUPT: 1 } as const;
@@ -6,8 +7,11 @@ export const UsedFlag = { NO_NOTIFY: 1 } as const;
 
 export const DESC_SIZE = 16;
 
-/** Transport-independent ring feature bits (virtio 1.2 §6). */
-export const RingFeature = { INDIRECT_DESC: 1n << 28n, EVENT_IDX: 1n << 29n } as const;
+/** Transport-independent ring feature masks (virtio 1.2 §6). */
+export const RingFeature = {
+  INDIRECT_DESC: bit(VirtioFeature.RING_INDIRECT_DESC),
+  EVENT_IDX: bit(VirtioFeature.RING_EVENT_IDX),
+} as const;
 
 /** Which ring features a negotiated feature set turns on. */
 export const ringOptions = (features: bigint): { eventIdx: boolean; indirect: boolean } => ({

@@ -3,7 +3,8 @@ import type { ActiveRings, VirtioDriverTransport } from '../../virtio/driver-tra
 import { DeviceQueue } from '../../virtqueue/device-queue.ts';
 import { GuestAllocator } from '../../virtqueue/guest-allocator.ts';
 import { GuestMemory } from '../../virtqueue/guest-memory.ts';
-import { contiguousLayout, ringOptions, type RingLayout } from '../../virtqueue/split-ring.ts';
+import { placeRings } from '../../virtqueue/ring-placement.ts';
+import { ringOptions } from '../../virtqueue/split-ring.ts';
 
 export interface LoopbackOptions {
   /** Guest memory size in bytes (default 1 MiB). */
@@ -52,14 +53,10 @@ export class LoopbackTransport implements VirtioDriverTransport {
     const accepted = features & this.device.offeredFeatures;
     this.device.setFeatures(accepted);
     const region = this.memory.regions[0];
-    let at = region.guestPhysAddr;
-    const layouts: RingLayout[] = queueSizes.map((size) => {
+    for (const size of queueSizes)
       if (size > this.device.maxQueueSize)
         throw new RangeError(`queue size ${size} > ${this.device.maxQueueSize}`);
-      const l = contiguousLayout(size, at);
-      at += l.bytes + 64;
-      return l;
-    });
+    const { layouts, end: at } = placeRings(queueSizes, region.guestPhysAddr);
     const allocator = new GuestAllocator(at, region.guestPhysAddr + region.bytes.length - at);
     const ringOpts = ringOptions(accepted);
     const rings: ActiveRings = { memory: this.memory, allocator, layouts, features: accepted };
