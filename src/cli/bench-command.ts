@@ -2,6 +2,7 @@ import { benchBackend, formatBench } from '../bench/backend-bench.ts';
 import { CommandInputDriver, ControlInputDriver, type InputDriver } from '../conformance/input-driver.ts';
 import { ControlClient } from '../control/control-client.ts';
 import { setAffinity } from '../native/index.ts';
+import { defineCommand } from './command.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface BenchArgs {
@@ -19,6 +20,30 @@ const cpuArg = (s: string | undefined, flag: string): number | undefined => {
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a CPU number`);
   return n;
 };
+
+export const command = defineCommand({
+  usage: 'vgpio bench --socket PATH [--iterations N] [--drive CMD] [--cpu N] [--floor-cpu N] [--json]',
+  help: `Measures a vhost-user-gpio back-end: GET_VALUE round trip, requests/s with 1 and 64 lines in flight,
+interrupt latency (when inputs can be driven), and the eventfd ping-pong floor in the same run.
+
+Options:
+  --socket PATH     the back-end's vhost-user socket
+  --iterations N    round trips per measurement (default 5000)
+  --drive CMD       command that sets an input ({line}, {value} substituted); default: vgpio's control endpoint
+  --cpu N           pin this process to CPU N
+  --floor-cpu N     CPU for the eventfd floor's peer (default --cpu)
+  --json            results as JSON`,
+  options: {
+    socket: { type: 'string' },
+    iterations: { type: 'string' },
+    drive: { type: 'string' },
+    cpu: { type: 'string' },
+    'floor-cpu': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  positionals: { min: 0, max: 0 },
+  run: (values) => bench(values),
+});
 
 /** `vgpio bench --socket PATH`: latency and throughput of a back-end, and the eventfd floor. */
 export async function bench(a: BenchArgs): Promise<number> {

@@ -1,15 +1,44 @@
 import { ControlClient } from '../control/control-client.ts';
-import type { DeviceStatus, LineRef } from '../control/control-protocol.ts';
-import { directionName, irqTypeName } from '../protocol/constants.ts';
+import type { LineRef } from '../control/control-protocol.ts';
+import { defineCommand } from './command.ts';
 import { UsageError } from './usage-error.ts';
 
-const lineRef = (s: string | undefined): LineRef => {
-  if (s === undefined || s === '') throw new UsageError('LINE is missing');
+const lineRef = (s: string): LineRef => {
+  if (s === '') throw new UsageError('a LINE is empty');
   return /^\d+$/.test(s) ? Number(s) : s;
 };
 
-async function withClient<T>(path: string | undefined, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  if (!path) throw new UsageError('PATH (the device socket) is missing');
+/** libgpiod's value words (gpioset v2): 1/0, active/inactive, on/off, true/false. */
+const VALUE_WORDS: Record<string, 0 | 1> = {
+  '1': 1,
+  active: 1,
+  on: 1,
+  true: 1,
+  '0': 0,
+  inactive: 0,
+  off: 0,
+  false: 0,
+};
+
+export function parseValue(word: string): 0 | 1 {
+  const v = VALUE_WORDS[word.toLowerCase()];
+  if (v === undefined)
+    throw new UsageError(`value ${JSON.stringify(word)} is not 1/0, active/inactive, on/off or true/false`);
+  return v;
+}
+
+/** `LINE VALUE` (the original form) or `LINE=VALUE ...`. */
+export function parseAssignments(args: string[]): Array<{ line: LineRef; value: 0 | 1 }> {
+  if (args.length === 2 && !args[0].includes('=') && !args[1].includes('='))
+    return [{ line: lineRef(args[0]), value: parseValue(args[1]) }];
+  return args.map((a) => {
+    const eq = a.lastIndexOf('=');
+    if (eq < 0) throw new UsageError(`${JSON.stringify(a)} is not LINE=VALUE`);
+    return { line: lineRef(a.slice(0, eq)), value: parseValue(a.slice(eq + 1)) };
+  });
+}
+
+async function withClient<T>(path: string, fn: (c: ControlClient) => Promise<T>): Promise<T> {
   const c = await ControlClient.connect(path);
   try {
     return await fn(c);
@@ -18,67 +47,36 @@ async function withClient<T>(path: string | undefined, fn: (c: ControlClient) =>
   }
 }
 
-/** `vgpio input PATH LINE 0|1`: the level the guest senses on LINE. */
-export async function input(args: string[]): Promise<number> {
-  const [path, line, value] = args;
-  if (value !== '0' && value !== '1') throw new UsageError('the value must be 0 or 1');
-  return withClient(path, async (c) => {
-    const r = await c.request({ op: 'input', line: lineRef(line), value: Number(value) as 0 | 1 });
-    if (!r.ok) throw new Error(r.error);
-    return 0;
-  });
-}
+export const inputCommand = defineCommand({
+  usage: 'vgpio input PATH LINE=VALUE [LINE=VALUE...] | vgpio input PATH LINE VALUE',
+  help: `Sets the level the guest senses on each LINE (an offset or a name), in the order given.
+An armed interrupt fires; an edge on a masked line is latched (virtio 1.2 §5.18.4.3).
 
-/** `vgpio output PATH LINE`: prints the level the guest drives. */
-export async function output(args: string[]): Promise<number> {
-  const [path, line] = args;
-  return withClient(path, async (c) => {
-    const r = await c.request({ op: 'output', line: lineRef(line) });
-    if (!r.ok) throw new Error(r.error);
-    process.stdout.write(`${r.value}\n`);
-    return 0;
-  });
-}
+VALUE is 1/0, active/inactive, on/off or true/false. Example: vgpio input /tmp/vgpio.sock button=1 reset=0`,
+  options: {},
+  positionals: { min: 2 },
+  run: async (_values, [path, ...rest]) => {
+    const assignments = parseAssignments(rest);
+    return withClient(path, async (c) => {
+      for (const a of assignments) {
+        const r = await c.request({ op: 'input', line: a.line, value: a.value });
+        if (!r.ok) throw new Error(r.error);
+      }
+      return 0;
+    });
+  },
+});
 
-/** `vgpio status PATH [--json]`. */
-export async function status(args: string[], json: boolean): Promise<number> {
-  return withClient(args[0], async (c) => {
-    const r = await c.request({ op: 'status' });
-    if (!r.ok || !r.status) throw new Error(r.ok ? 'no status in reply' : r.error);
-    process.stdout.write(json ? JSON.stringify(r.status, null, 2) + '\n' : formatStatus(r.status));
-    return 0;
-  });
-}
-
-export function formatStatus(s: DeviceStatus): string {
-  const head = [
-    `device ${s.socket}: ${s.ngpio} lines, front-end ${s.connected ? 'connected' : 'not connected'}` +
-      (s.features ? `, features ${s.features}, interrupts ${s.irqNegotiated ? 'on' : 'off'}` : ''),
-  ];
-  const rows = [['LINE', 'NAME', 'DIR', 'VALUE', 'IRQ', 'ARMED', 'LATCHED', 'EDGES', 'IRQS', 'INVALID']];
-  for (const l of s.lines)
-    rows.push([
-      String(l.line),
-      l.name || '-',
-      directionName(l.direction).toLowerCase(),
-      String(l.value),
-      irqTypeName(l.irqType).toLowerCase(),
-      l.armed ? 'yes' : 'no',
-      l.latched ? 'yes' : 'no',
-      String(l.counters.edges),
-      String(l.counters.delivered),
-      String(l.counters.invalid),
-    ]);
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return (
-    [
-      ...head,
-      ...rows.map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]))
-          .join('  ')
-          .trimEnd(),
-      ),
-    ].join('\n') + '\n'
-  );
-}
+export const outputCommand = defineCommand({
+  usage: 'vgpio output PATH LINE',
+  help: `Prints the level (0 or 1) the guest drives on LINE (an offset or a name); fails if LINE is not an output.`,
+  options: {},
+  positionals: { min: 2, max: 2 },
+  run: async (_values, [path, line]) =>
+    withClient(path, async (c) => {
+      const r = await c.request({ op: 'output', line: lineRef(line) });
+      if (!r.ok) throw new Error(r.error);
+      process.stdout.write(`${r.value}\n`);
+      return 0;
+    }),
+});

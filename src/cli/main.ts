@@ -1,105 +1,115 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { CliCommand } from './command.ts';
 import { UsageError } from './usage-error.ts';
 
-const HELP = `vgpio — virtio-gpio with interrupts
+interface CommandEntry {
+  name: string;
+  /** One line in `vgpio --help`; kept here so that listing the commands loads none of them. */
+  summary: string;
+  load: () => Promise<{ command: CliCommand }>;
+}
 
-Usage:
-  vgpio serve --socket PATH [--lines N] [--names a,b,...] [--socket-mode 0600] [--control PATH]
-  vgpio serve --fd N --control PATH [--lines N] [--names ...]
-  vgpio serve --config FILE
-  vgpio serve --print-capabilities
-  vgpio input PATH LINE 0|1      set the level the guest senses on LINE (offset or name)
-  vgpio output PATH LINE         print the level the guest drives on LINE
-  vgpio status PATH [--json]     every line: name, direction, value, IRQ type, armed, latched, counters
-  vgpio conformance --socket PATH [--drive 'CMD {line} {value}'] [--only PREFIX,...] [--timeout-ms N] [--json]
-                                 check a vhost-user-gpio back-end against virtio 1.2 §5.18
-  vgpio bench --socket PATH [--iterations N] [--drive CMD] [--cpu N] [--floor-cpu N] [--json]
-                                 round trip, requests/s (1 and 64 lines in flight), interrupt latency,
-                                 and the eventfd ping-pong floor measured in the same run
+const COMMANDS: CommandEntry[] = [
+  {
+    name: 'serve',
+    summary: 'serve simulated GPIO chips to vhost-user front-ends (QEMU): the daemon',
+    load: () => import('./serve-command.ts'),
+  },
+  {
+    name: 'input',
+    summary: 'set the levels the guest senses: LINE=VALUE ... or LINE VALUE',
+    load: () => import('./line-commands.ts').then((m) => ({ command: m.inputCommand })),
+  },
+  {
+    name: 'output',
+    summary: 'print the level the guest drives on a line',
+    load: () => import('./line-commands.ts').then((m) => ({ command: m.outputCommand })),
+  },
+  {
+    name: 'status',
+    summary: 'every line: name, direction, value, IRQ type, armed, latched, counters',
+    load: () => import('./status-command.ts'),
+  },
+  {
+    name: 'conformance',
+    summary: 'check a vhost-user-gpio back-end against virtio 1.2 §5.18',
+    load: () => import('./conformance-command.ts'),
+  },
+  {
+    name: 'bench',
+    summary: 'round trip, requests/s, interrupt latency, and the eventfd floor of a back-end',
+    load: () => import('./bench-command.ts'),
+  },
+];
 
-Common options: --log-level debug|info|warn|error (default info), --log-format text|json
-PATH is the device's vhost-user socket path; the control endpoint is PATH.ctl.
+const topHelp = (): string => {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `vgpio — virtio-gpio with interrupts (virtio 1.2 §5.18)
+
+Usage: vgpio COMMAND [ARGS...]      vgpio COMMAND --help shows a command's options
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+  vgpio --version                   the package version
+  vgpio --print-capabilities        {"type":"gpio"} (vhost-user back-end convention)
+
+PATH is a device's vhost-user socket path; its control endpoint is PATH.ctl.
 `;
+};
+
+const version = (): string =>
+  (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version;
+
+/** Which command a usage error belongs to, so the message can end with its usage line. */
+let current: CliCommand | undefined;
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          socket: { type: 'string' },
-          'socket-path': { type: 'string' },
-          fd: { type: 'string' },
-          lines: { type: 'string' },
-          names: { type: 'string' },
-          config: { type: 'string' },
-          'socket-mode': { type: 'string' },
-          control: { type: 'string' },
-          'log-level': { type: 'string' },
-          'log-format': { type: 'string' },
-          'print-capabilities': { type: 'boolean' },
-        },
-        strict: true,
-      });
-      return (await import('./serve-command.ts')).serve({
-        ...values,
-        socket: values.socket ?? values['socket-path'],
-      });
-    }
-    case 'conformance': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          socket: { type: 'string' },
-          drive: { type: 'string' },
-          json: { type: 'boolean' },
-          only: { type: 'string' },
-          'timeout-ms': { type: 'string' },
-        },
-        strict: true,
-      });
-      return (await import('./conformance-command.ts')).conformance(values);
-    }
-    case 'bench': {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          socket: { type: 'string' },
-          iterations: { type: 'string' },
-          drive: { type: 'string' },
-          cpu: { type: 'string' },
-          'floor-cpu': { type: 'string' },
-          json: { type: 'boolean' },
-        },
-        strict: true,
-      });
-      return (await import('./bench-command.ts')).bench(values);
-    }
-    case 'input':
-    case 'output':
-    case 'status': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        options: { json: { type: 'boolean' } },
-        allowPositionals: true,
-        strict: true,
-      });
-      // The line commands only talk to the control socket: they load nothing native.
-      const { input, output, status } = await import('./line-commands.ts');
-      if (cmd === 'input') return input(positionals);
-      if (cmd === 'output') return output(positionals);
-      return status(positionals, values.json ?? false);
-    }
+  // vhost-user.rst: a back-end program answers --print-capabilities whatever else it is given, and
+  // takes --socket-path/--fd without a sub-command.
+  const first = argv[0];
+  if (first === '--print-capabilities' || (first === 'serve' && argv.includes('--print-capabilities'))) {
+    process.stdout.write(JSON.stringify({ type: 'gpio' }) + '\n');
+    return 0;
+  }
+  const implicitServe = first !== undefined && /^--(socket-path|fd)(=|$)/.test(first);
+  const [name, ...rest] = implicitServe ? ['serve', ...argv] : argv;
+  switch (name) {
     case undefined:
+      process.stderr.write(topHelp());
+      return 2;
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(HELP);
-      return cmd === undefined ? 2 : 0;
-    default:
-      throw new UsageError(`unknown command ${cmd}`);
+      process.stdout.write(topHelp());
+      return 0;
+    case '--version':
+    case '-V':
+      process.stdout.write(`${version()}\n`);
+      return 0;
   }
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) throw new UsageError(`unknown command ${name}`);
+  const { command } = await entry.load();
+  current = command;
+  const ownArgs = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (ownArgs.includes('--help') || ownArgs.includes('-h')) {
+    process.stdout.write(`Usage: ${command.usage}\n\n${command.help.trimEnd()}\n`);
+    return 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: command.options,
+    allowPositionals: true,
+    strict: true,
+  });
+  const { min, max } = command.positionals;
+  if (positionals.length < min) throw new UsageError('missing arguments');
+  if (max !== undefined && positionals.length > max)
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}`);
+  return command.run(values, positionals);
 }
 
 main(process.argv.slice(2)).then(
@@ -107,9 +117,13 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    const err = e as Error & { code?: string };
-    if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`vgpio: ${err.message}\n(see vgpio --help)\n`);
+    const err: Error & { code?: unknown } = e instanceof Error ? e : new Error(String(e));
+    if (
+      err instanceof UsageError ||
+      (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS'))
+    ) {
+      const hint = current ? `usage: ${current.usage}` : '(see vgpio --help)';
+      process.stderr.write(`vgpio: ${err.message}\n${hint}\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`vgpio: ${err.message}\n`);

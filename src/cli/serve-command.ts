@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
 import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
+import { defineCommand } from './command.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface ServeOptions {
@@ -88,12 +89,41 @@ export function makeLogger(o: { 'log-level'?: string; 'log-format'?: string }): 
   return new StreamLogger({ level, format });
 }
 
+export const command = defineCommand({
+  usage:
+    'vgpio serve (--socket PATH | --fd N --control PATH | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]',
+  help: `Serves simulated GPIO chips to vhost-user front-ends (QEMU), in the foreground until SIGTERM/SIGINT.
+
+Options:
+  --socket PATH          listen at exactly PATH (--socket-path is accepted too)
+  --fd N                 use an inherited socket: listening, or connected (then exit when it closes)
+  --control PATH         control socket path (default PATH.ctl; required with --fd)
+  --lines N              line count, 1..65535 (default 8)
+  --names a,b,...        line names, 7-bit ASCII, unique; no more names than lines
+  --socket-mode MODE     octal mode of the device and control sockets (default 0600)
+  --config FILE          several devices from one JSON file (README: --config)
+  --log-level LEVEL      debug, info, warn or error (default info)
+  --log-format FORMAT    text or json, on stderr (default text)
+  --print-capabilities   print {"type":"gpio"} and exit`,
+  options: {
+    socket: { type: 'string' },
+    'socket-path': { type: 'string' },
+    fd: { type: 'string' },
+    lines: { type: 'string' },
+    names: { type: 'string' },
+    config: { type: 'string' },
+    'socket-mode': { type: 'string' },
+    control: { type: 'string' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    'print-capabilities': { type: 'boolean' },
+  },
+  positionals: { min: 0, max: 0 },
+  run: (values) => serve({ ...values, socket: values.socket ?? values['socket-path'] }),
+});
+
 /** `vgpio serve`: runs in the foreground until SIGTERM/SIGINT (no daemonizing, per vhost-user.rst). */
 export async function serve(o: ServeOptions): Promise<number> {
-  if (o['print-capabilities']) {
-    process.stdout.write(JSON.stringify({ type: 'gpio' }) + '\n');
-    return 0;
-  }
   const log = makeLogger(o);
   const configs = deviceConfigs(o);
   const devices: ServedDevice[] = [];
