@@ -154,7 +154,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     if (!this.eventsSuspended) this.checkPending(gpio, line);
   }
 
-  /** Rings suspended: hold buffers, keep latching edges, deliver nothing (notes §6.16). */
+  /** Rings suspended: hold buffers, keep latching edges, deliver nothing (protocol.md D16). */
   suspendEvents(): void {
     this.eventsSuspended = true;
   }
@@ -203,7 +203,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
   }
 
   private setDirection(gpio: number, line: LineState<Token>, dir: Direction): boolean {
-    if (dir === Direction.OUT && line.enabled) return false; // the line is in use as an interrupt
+    if (dir === Direction.OUT && line.enabled) return false; // the line is in use as an interrupt (docs/protocol.md §9)
     if (dir === Direction.NONE) {
       this.disableIrq(gpio, line);
       line.value = 0;
@@ -223,10 +223,10 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       return true;
     }
     if (line.direction === Direction.OUT) return false;
-    if (line.irqType === type) return true; // same type again: a no-op
-    if (line.enabled) return false; // the driver must disable before changing the type
+    if (line.irqType === type) return true; // same type again: a no-op (docs/protocol.md §9)
+    if (line.enabled) return false; // the driver must disable before changing the type (protocol.md R11)
     if (line.direction === Direction.NONE) {
-      // An interrupt on an unconfigured line: treat it as an input.
+      // An interrupt on an unconfigured line: treat it as an input (docs/protocol.md §9).
       line.direction = Direction.IN;
       this.backend.setDirection(gpio, Direction.IN, line.value);
     }
@@ -238,7 +238,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     return true;
   }
 
-  /** Type NONE: drop the latch and hand the held buffer back INVALID (before the reply completes). */
+  /** Type NONE: drop the latch, hand the held buffer back INVALID before the reply completes (protocol.md D14, §5). */
   private disableIrq(gpio: number, line: LineState<Token>): void {
     if (line.enabled) this.backend.watch(gpio, IrqType.NONE);
     line.irqType = IrqType.NONE;

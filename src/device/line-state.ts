@@ -14,7 +14,7 @@ export interface LineCounters {
   invalid: number;
 }
 
-/** The device's protocol state for one line (notes §5). */
+/** The device's protocol state for one line (docs/protocol.md §2). */
 export class LineState<Token> {
   direction: Direction = Direction.NONE;
   /** Value the guest asked to drive (kept while not an output, used at SET_DIRECTION OUT). */

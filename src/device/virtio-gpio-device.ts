@@ -197,7 +197,7 @@ export class VirtioGpioDevice implements VirtioDevice {
   private completeEvent(chain: DescriptorChain, status: IrqStatus): void {
     const live = this.live[EVENT_QUEUE];
     if (!live) {
-      this.pendingReturns.push([chain, status]); // stopped: touch nothing until it starts again
+      this.pendingReturns.push([chain, status]); // stopped: touch nothing until it starts (protocol.md D16)
       return;
     }
     try {
