@@ -14,7 +14,7 @@
 //                             again, next toggle. Latency is toggle → handler.
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { openLoopbackChip } from '../src/transports/loopback/loopback-chip.ts';
+import { openLoopbackChip } from '../src/compose/loopback-chip.ts';
 import { Direction, IrqType } from '../src/protocol/constants.ts';
 
 interface Result {

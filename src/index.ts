@@ -13,7 +13,7 @@ export * from './driver/line-request.ts';
 export * from './driver/line-settings.ts';
 export type { EdgeEvent } from './driver/edge-event.ts';
 export * from './transports/loopback/loopback-transport.ts';
-export * from './transports/loopback/loopback-chip.ts';
+export * from './compose/loopback-chip.ts';
 export { VhostUserFrontend, VhostUserError } from './transports/vhost-user/frontend.ts';
 export { VhostUserServer } from './transports/vhost-user/server.ts';
 export { ServedDevice } from './daemon/served-device.ts';

@@ -41,7 +41,7 @@ import {
   isEdgeType,
   isLevelType,
 } from '../../src/protocol/constants.ts';
-import { openLoopbackChip, type LoopbackChip } from '../../src/transports/loopback/loopback-chip.ts';
+import { openLoopbackChip, type LoopbackChip } from '../../src/compose/loopback-chip.ts';
 import type { DriverQueue } from '../../src/virtqueue/driver-queue.ts';
 import { settle } from '../driver/helpers.ts';
 

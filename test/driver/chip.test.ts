@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Direction, IrqType, MessageType } from '../../src/protocol/constants.ts';
-import { openLoopbackChip } from '../../src/transports/loopback/loopback-chip.ts';
+import { openLoopbackChip } from '../../src/compose/loopback-chip.ts';
 import { settle, spyRequests } from './helpers.ts';
 
 const { GET_VALUE, SET_VALUE, SET_DIRECTION, SET_IRQ_TYPE } = MessageType;

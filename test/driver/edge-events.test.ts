@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EdgeEvent } from '../../src/driver/edge-event.ts';
 import { Direction, IrqStatus, IrqType, MessageType } from '../../src/protocol/constants.ts';
-import { openLoopbackChip } from '../../src/transports/loopback/loopback-chip.ts';
+import { openLoopbackChip } from '../../src/compose/loopback-chip.ts';
 import { brief, gate, settle, spyRequests } from './helpers.ts';
 
 const { SET_IRQ_TYPE, SET_DIRECTION } = MessageType;

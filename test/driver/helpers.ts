@@ -3,7 +3,7 @@ import type { VirtioGpioDevice } from '../../src/device/virtio-gpio-device.ts';
 import type { EdgeEvent } from '../../src/driver/edge-event.ts';
 import { REQUEST_QUEUE } from '../../src/protocol/constants.ts';
 import type { GpioRequest } from '../../src/protocol/messages.ts';
-import type { LoopbackChip } from '../../src/transports/loopback/loopback-chip.ts';
+import type { LoopbackChip } from '../../src/compose/loopback-chip.ts';
 import type { VirtioDriverTransport } from '../../src/virtio/driver-transport.ts';
 
 const kicks = new WeakMap<object, { n: number }>();

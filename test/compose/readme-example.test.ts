@@ -2,7 +2,7 @@
 // captured so its output can be checked.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openLoopbackChip } from '../../../src/index.ts';
+import { openLoopbackChip } from '../../src/index.ts';
 
 test('README example: a pulse on the button gives rising then falling; the led is on', async (t) => {
   const logged: unknown[][] = [];

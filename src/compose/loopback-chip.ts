@@ -1,10 +1,10 @@
-import { Chip } from '../../driver/chip.ts';
-import type { GpioDriverOptions } from '../../driver/gpio-driver.ts';
-import { GpioDevice } from '../../device/gpio-device.ts';
-import { SimulatedLines } from '../../device/simulated-lines.ts';
-import { VirtioGpioDevice, type VirtioGpioDeviceOptions } from '../../device/virtio-gpio-device.ts';
-import type { DescriptorChain } from '../../virtqueue/descriptor-chain.ts';
-import { LoopbackTransport } from './loopback-transport.ts';
+import { Chip } from '../driver/chip.ts';
+import type { GpioDriverOptions } from '../driver/gpio-driver.ts';
+import { GpioDevice } from '../device/gpio-device.ts';
+import { SimulatedLines } from '../device/simulated-lines.ts';
+import { VirtioGpioDevice, type VirtioGpioDeviceOptions } from '../device/virtio-gpio-device.ts';
+import type { DescriptorChain } from '../virtqueue/descriptor-chain.ts';
+import { LoopbackTransport } from '../transports/loopback/loopback-transport.ts';
 
 export interface LoopbackChip {
   chip: Chip;
