@@ -15,6 +15,7 @@ import {
   CONFIG_HEADER_SIZE,
   Flag,
   MAX_FDS,
+  MEMORY_TABLE_HEADER_SIZE,
   PROTOCOL_FEATURES_BIT,
   ProtocolFeature,
   REGION_SIZE,
@@ -47,6 +48,21 @@ export const BACKEND_PROTOCOL_FEATURES =
 /** A message we refuse: answered with a failed REPLY_ACK where possible, else logged (or the peer dropped). */
 class Refusal extends Error {}
 
+/** How one request is checked and served (docs/protocol.md §6). */
+interface RequestRule {
+  /** The exact payload size, or null when the handler checks it (variable-size payloads). */
+  payload: number | null;
+  /** 'none': any fd attached is refused; 'checked': the handler checks the count (rings, regions). */
+  fds: 'none' | 'checked';
+  /** 'data': the reply carries data, so a refusal cannot be expressed and ends the connection. */
+  reply: 'data' | 'ack';
+  /** Applies the message; returns the reply payload for 'data' requests. */
+  handle(b: VhostUserBackend, m: Message): Uint8Array | null;
+}
+
+/** Which fd of a ring a SET_VRING_KICK / CALL / ERR sets. */
+type RingFd = 'kick' | 'call' | 'err';
+
 /**
  * The back-end side of one vhost-user connection: the protocol state machine that turns
  * messages into ring and memory state for a VirtioDevice. Knows nothing of what the device is.
@@ -61,6 +77,8 @@ export class VhostUserBackend {
   private protocolFeatures = 0n;
   /** Rings have run since the last driver reset: a restart from avail index 0 is a new driver. */
   private ringsRan = false;
+  /** Set when the connection must end; nothing more is served from then on. */
+  private failed: string | null = null;
   private onClose: ((reason: string) => void) | null = null;
 
   constructor(
@@ -105,8 +123,14 @@ export class VhostUserBackend {
       this.log.log('warn', 'bad message flags or version: disconnecting', { request: name, flags: m.flags });
       return this.channel.close(`bad flags 0x${m.flags.toString(16)}`);
     }
+    const rule = VhostUserBackend.requests.get(m.request);
     try {
-      const reply = this.dispatch(m);
+      if (!rule) throw new Refusal(`unsupported request ${name}`);
+      if (rule.fds === 'none' && m.fds.length > 0)
+        throw new Refusal(`${m.fds.length} fds attached, expected 0`);
+      if (rule.payload !== null && m.payload.length !== rule.payload)
+        throw new Refusal(`payload is ${m.payload.length} bytes, expected ${rule.payload}`);
+      const reply = rule.handle(this, m);
       if (reply) this.channel.send(m.request, REPLY_FLAGS, reply);
       else if (m.flags & Flag.NEED_REPLY && this.replyAck)
         this.channel.send(m.request, REPLY_FLAGS, encodeU64(0n));
@@ -114,168 +138,193 @@ export class VhostUserBackend {
       m.fds.forEach(closeQuietly);
       if (!(e instanceof Refusal)) return this.internalError(`handling ${name}`, e);
       this.log.log('warn', 'request refused', { request: name, reason: e.message });
-      if (mustReply(m.request)) return this.channel.close(`cannot answer ${name}: ${e.message}`);
+      if (rule?.reply === 'data') return this.channel.close(`cannot answer ${name}: ${e.message}`);
       if (m.flags & Flag.NEED_REPLY && this.replyAck)
         this.channel.send(m.request, REPLY_FLAGS, encodeU64(1n));
     }
   }
 
-  /** Applies one message; returns the reply payload for messages that have one. */
-  private dispatch(m: Message): Uint8Array | null {
-    const fds = (n: number) => {
-      if (m.fds.length !== n) throw new Refusal(`${m.fds.length} fds attached, expected ${n}`);
-    };
-    const size = (n: number) => {
-      if (m.payload.length !== n) throw new Refusal(`payload is ${m.payload.length} bytes, expected ${n}`);
-    };
-    const ring = (index: number): Vring => {
-      const r = this.rings[index];
-      if (!r) throw new Refusal(`ring index ${index} out of range (device has ${this.rings.length})`);
-      return r;
-    };
-    if (
-      m.request !== Request.SET_MEM_TABLE &&
-      m.request !== Request.SET_VRING_KICK &&
-      m.request !== Request.SET_VRING_CALL &&
-      m.request !== Request.SET_VRING_ERR
-    )
-      fds(0);
+  /** One row per request we serve; anything else is refused (docs/protocol.md §6). */
+  private static readonly requests = new Map<number, RequestRule>([
+    [
+      Request.GET_FEATURES,
+      {
+        payload: 0,
+        fds: 'none',
+        reply: 'data',
+        handle: (b) => encodeU64(b.device.offeredFeatures | PROTOCOL_FEATURES_BIT),
+      },
+    ],
+    [Request.SET_FEATURES, { payload: 8, fds: 'none', reply: 'ack', handle: (b, m) => b.setFeatures(m) }],
+    [
+      Request.GET_PROTOCOL_FEATURES,
+      { payload: 0, fds: 'none', reply: 'data', handle: () => encodeU64(BACKEND_PROTOCOL_FEATURES) },
+    ],
+    [
+      Request.SET_PROTOCOL_FEATURES,
+      { payload: 8, fds: 'none', reply: 'ack', handle: (b, m) => b.setProtocolFeatures(m) },
+    ],
+    [
+      Request.GET_QUEUE_NUM,
+      { payload: 0, fds: 'none', reply: 'data', handle: (b) => encodeU64(BigInt(b.rings.length)) },
+    ],
+    [Request.SET_OWNER, { payload: 0, fds: 'none', reply: 'ack', handle: () => null }],
+    [Request.RESET_OWNER, { payload: 0, fds: 'none', reply: 'ack', handle: (b) => b.resetDevice() }],
+    [Request.RESET_DEVICE, { payload: 0, fds: 'none', reply: 'ack', handle: (b) => b.resetDevice() }],
+    [
+      Request.SET_MEM_TABLE,
+      { payload: null, fds: 'checked', reply: 'ack', handle: (b, m) => b.setMemTable(m) },
+    ],
+    [Request.SET_VRING_NUM, { payload: 8, fds: 'none', reply: 'ack', handle: (b, m) => b.setVringNum(m) }],
+    [
+      Request.SET_VRING_ADDR,
+      { payload: VRING_ADDR_SIZE, fds: 'none', reply: 'ack', handle: (b, m) => b.setVringAddr(m) },
+    ],
+    [Request.SET_VRING_BASE, { payload: 8, fds: 'none', reply: 'ack', handle: (b, m) => b.setVringBase(m) }],
+    [Request.GET_VRING_BASE, { payload: 8, fds: 'none', reply: 'data', handle: (b, m) => b.getVringBase(m) }],
+    [
+      Request.SET_VRING_KICK,
+      { payload: 8, fds: 'checked', reply: 'ack', handle: (b, m) => b.setVringFd(m, 'kick') },
+    ],
+    [
+      Request.SET_VRING_CALL,
+      { payload: 8, fds: 'checked', reply: 'ack', handle: (b, m) => b.setVringFd(m, 'call') },
+    ],
+    [
+      Request.SET_VRING_ERR,
+      { payload: 8, fds: 'checked', reply: 'ack', handle: (b, m) => b.setVringFd(m, 'err') },
+    ],
+    [
+      Request.SET_VRING_ENABLE,
+      { payload: 8, fds: 'none', reply: 'ack', handle: (b, m) => b.setVringEnable(m) },
+    ],
+    [Request.GET_CONFIG, { payload: null, fds: 'none', reply: 'data', handle: (b, m) => b.getConfig(m) }],
+    [
+      Request.SET_CONFIG,
+      {
+        payload: null,
+        fds: 'none',
+        reply: 'ack',
+        handle: () => {
+          throw new Refusal('the config space is read-only');
+        },
+      },
+    ],
+  ]);
 
-    switch (m.request) {
-      case Request.GET_FEATURES:
-        size(0);
-        return encodeU64(this.device.offeredFeatures | PROTOCOL_FEATURES_BIT);
-      case Request.SET_FEATURES: {
-        size(8);
-        const f = decodeU64(m.payload);
-        const unknown = f & ~(this.device.offeredFeatures | PROTOCOL_FEATURES_BIT);
-        if (unknown) throw new Refusal(`features 0x${unknown.toString(16)} were not offered`);
-        this.features = f;
-        this.featuresSet = true;
-        this.device.setFeatures(f & ~PROTOCOL_FEATURES_BIT);
-        if (!(f & PROTOCOL_FEATURES_BIT)) for (const r of this.rings) this.setEnabled(r, true);
-        this.log.log('info', 'features negotiated', { features: `0x${f.toString(16)}` });
-        return null;
-      }
-      case Request.GET_PROTOCOL_FEATURES:
-        size(0);
-        return encodeU64(BACKEND_PROTOCOL_FEATURES);
-      case Request.SET_PROTOCOL_FEATURES: {
-        size(8);
-        const f = decodeU64(m.payload);
-        if (f & ~BACKEND_PROTOCOL_FEATURES)
-          throw new Refusal(
-            `protocol features 0x${(f & ~BACKEND_PROTOCOL_FEATURES).toString(16)} were not offered`,
-          );
-        this.protocolFeatures = f;
-        return null;
-      }
-      case Request.GET_QUEUE_NUM:
-        size(0);
-        return encodeU64(BigInt(this.rings.length));
-      case Request.SET_OWNER:
-        size(0);
-        return null;
-      case Request.RESET_OWNER:
-      case Request.RESET_DEVICE:
-        size(0);
-        this.resetDevice();
-        return null;
-      case Request.SET_MEM_TABLE:
-        this.setMemTable(m);
-        return null;
-      case Request.SET_VRING_NUM: {
-        size(8);
-        const s = decodeVringState(m.payload);
-        const r = ring(s.index);
-        if (!isValidQueueSize(s.num) || s.num > this.device.maxQueueSize)
-          throw new Refusal(`queue size ${s.num} (max ${this.device.maxQueueSize}, power of two)`);
-        if (r.live) throw new Refusal('ring is running');
-        r.num = s.num;
-        return null;
-      }
-      case Request.SET_VRING_ADDR: {
-        size(VRING_ADDR_SIZE);
-        const a = decodeVringAddr(m.payload);
-        const r = ring(a.index);
-        if (r.live) throw new Refusal('ring is running');
-        r.addr = a;
-        return null;
-      }
-      case Request.SET_VRING_BASE: {
-        size(8);
-        const s = decodeVringState(m.payload);
-        const r = ring(s.index);
-        if (r.live) throw new Refusal('ring is running');
-        if (s.num > 0xffff) throw new Refusal(`base ${s.num} does not fit a split ring`);
-        r.base = s.num;
-        return null;
-      }
-      case Request.GET_VRING_BASE: {
-        size(8);
-        const r = ring(decodeVringState(m.payload).index);
-        this.stop(r);
-        r.started = false;
-        return encodeVringState({ index: r.index, num: r.base });
-      }
-      case Request.SET_VRING_KICK:
-      case Request.SET_VRING_CALL:
-      case Request.SET_VRING_ERR: {
-        size(8);
-        const v = Number(decodeU64(m.payload) & 0xffffn);
-        const r = ring(v & VRING_INDEX_MASK);
-        if (v & ~(VRING_INDEX_MASK | VRING_NOFD))
-          throw new Refusal(`reserved bits set in 0x${v.toString(16)}`);
-        fds(v & VRING_NOFD ? 0 : 1);
-        const fd = m.fds[0] ?? null;
-        if (m.request === Request.SET_VRING_CALL) r.replace('callFd', fd);
-        else if (m.request === Request.SET_VRING_ERR) r.replace('errFd', fd);
-        else {
-          try {
-            r.setKick(
-              fd,
-              () => this.kicked(r),
-              (error) =>
-                this.log.log('warn', 'kick fd is not an eventfd: no longer polled', { ring: r.index, error }),
-            );
-          } catch (e) {
-            throw new Refusal(`kick fd cannot be polled: ${(e as Error).message}`);
-          }
-          r.started = true;
-          this.refresh(r);
-        }
-        return null;
-      }
-      case Request.SET_VRING_ENABLE: {
-        size(8);
-        if (!(this.features & PROTOCOL_FEATURES_BIT))
-          throw new Refusal('protocol features were not negotiated');
-        const s = decodeVringState(m.payload);
-        const r = ring(s.index);
-        if (s.num > 1) throw new Refusal(`enable value ${s.num}`);
-        this.setEnabled(r, s.num === 1);
-        return null;
-      }
-      case Request.GET_CONFIG: {
-        const c = decodeConfigPayload(m.payload);
-        if (!c || m.payload.length !== CONFIG_HEADER_SIZE + c.size)
-          throw new Refusal('malformed config payload');
-        if (c.size > MAX_CONFIG) throw new Refusal(`config size ${c.size} > ${MAX_CONFIG}`);
-        // Bytes past the device's config space read as zero; the reply keeps the asked size.
-        const data = new Uint8Array(c.size);
-        for (let i = 0; i < c.size; i++) data[i] = this.device.readConfig(c.offset + i, 1)?.[0] ?? 0;
-        return encodeConfigPayload({ offset: c.offset, size: c.size, flags: 0, data });
-      }
-      case Request.SET_CONFIG:
-        throw new Refusal('the config space is read-only');
-      default:
-        throw new Refusal(`unsupported request ${requestName(m.request)}`);
-    }
+  private ring(index: number): Vring {
+    const r = this.rings[index];
+    if (!r) throw new Refusal(`ring index ${index} out of range (device has ${this.rings.length})`);
+    return r;
   }
 
-  private setMemTable(m: Message): void {
+  /** A ring whose size, address or base may still change. */
+  private stoppedRing(index: number): Vring {
+    const r = this.ring(index);
+    if (r.live) throw new Refusal('ring is running');
+    return r;
+  }
+
+  private setFeatures(m: Message): null {
+    const f = decodeU64(m.payload);
+    const unknown = f & ~(this.device.offeredFeatures | PROTOCOL_FEATURES_BIT);
+    if (unknown) throw new Refusal(`features 0x${unknown.toString(16)} were not offered`);
+    this.features = f;
+    this.featuresSet = true;
+    this.device.setFeatures(f & ~PROTOCOL_FEATURES_BIT);
+    if (!(f & PROTOCOL_FEATURES_BIT)) for (const r of this.rings) this.setEnabled(r, true);
+    this.log.log('info', 'features negotiated', { features: `0x${f.toString(16)}` });
+    return null;
+  }
+
+  private setProtocolFeatures(m: Message): null {
+    const f = decodeU64(m.payload);
+    const unknown = f & ~BACKEND_PROTOCOL_FEATURES;
+    if (unknown) throw new Refusal(`protocol features 0x${unknown.toString(16)} were not offered`);
+    this.protocolFeatures = f;
+    return null;
+  }
+
+  private setVringNum(m: Message): null {
+    const s = decodeVringState(m.payload);
+    const r = this.ring(s.index);
+    if (!isValidQueueSize(s.num) || s.num > this.device.maxQueueSize)
+      throw new Refusal(`queue size ${s.num} (max ${this.device.maxQueueSize}, power of two)`);
+    if (r.live) throw new Refusal('ring is running');
+    r.num = s.num;
+    return null;
+  }
+
+  private setVringAddr(m: Message): null {
+    const a = decodeVringAddr(m.payload);
+    this.stoppedRing(a.index).addr = a;
+    return null;
+  }
+
+  private setVringBase(m: Message): null {
+    const s = decodeVringState(m.payload);
+    const r = this.stoppedRing(s.index);
+    if (s.num > 0xffff) throw new Refusal(`base ${s.num} does not fit a split ring`);
+    r.base = s.num;
+    return null;
+  }
+
+  private getVringBase(m: Message): Uint8Array {
+    const r = this.ring(decodeVringState(m.payload).index);
+    this.stop(r);
+    r.started = false;
+    return encodeVringState({ index: r.index, num: r.base });
+  }
+
+  /** SET_VRING_KICK / CALL / ERR: bits 0–7 the ring, bit 8 "no fd" (docs/protocol.md §6). */
+  private setVringFd(m: Message, which: RingFd): null {
+    const v = Number(decodeU64(m.payload) & 0xffffn);
+    const r = this.ring(v & VRING_INDEX_MASK);
+    if (v & ~(VRING_INDEX_MASK | VRING_NOFD)) throw new Refusal(`reserved bits set in 0x${v.toString(16)}`);
+    const expected = v & VRING_NOFD ? 0 : 1;
+    if (m.fds.length !== expected) throw new Refusal(`${m.fds.length} fds attached, expected ${expected}`);
+    const fd = m.fds[0] ?? null;
+    if (which === 'call') r.replace('callFd', fd);
+    else if (which === 'err') r.replace('errFd', fd);
+    else {
+      try {
+        r.setKick(
+          fd,
+          () => this.kicked(r),
+          (error) =>
+            this.log.log('warn', 'kick fd cannot be read: no longer polled', { ring: r.index, error }),
+        );
+      } catch (e) {
+        throw new Refusal(`kick fd cannot be polled: ${(e as Error).message}`);
+      }
+      r.started = true;
+      this.refresh(r);
+    }
+    return null;
+  }
+
+  private setVringEnable(m: Message): null {
+    if (!(this.features & PROTOCOL_FEATURES_BIT)) throw new Refusal('protocol features were not negotiated');
+    const s = decodeVringState(m.payload);
+    const r = this.ring(s.index);
+    if (s.num > 1) throw new Refusal(`enable value ${s.num}`);
+    this.setEnabled(r, s.num === 1);
+    return null;
+  }
+
+  private getConfig(m: Message): Uint8Array {
+    const c = decodeConfigPayload(m.payload);
+    if (!c || m.payload.length !== CONFIG_HEADER_SIZE + c.size) throw new Refusal('malformed config payload');
+    if (c.size > MAX_CONFIG) throw new Refusal(`config size ${c.size} > ${MAX_CONFIG}`);
+    // Bytes past the device's config space read as zero; the reply keeps the asked size.
+    const data = new Uint8Array(c.size);
+    for (let i = 0; i < c.size; i++) data[i] = this.device.readConfig(c.offset + i, 1)?.[0] ?? 0;
+    return encodeConfigPayload({ offset: c.offset, size: c.size, flags: 0, data });
+  }
+
+  private setMemTable(m: Message): null {
     const table = decodeMemoryTable(m.payload);
-    if (!table || m.payload.length !== 8 + REGION_SIZE * table.length)
+    if (!table || m.payload.length !== MEMORY_TABLE_HEADER_SIZE + REGION_SIZE * table.length)
       throw new Refusal('malformed memory table');
     if (table.length === 0 || table.length > MAX_FDS)
       throw new Refusal(`${table.length} regions (1..${MAX_FDS})`);
@@ -283,7 +332,7 @@ export class VhostUserBackend {
     if (this.memory && sameTable(table, this.memoryTable)) {
       // The same guest RAM again (QEMU re-sends it at every start): keep the mapping and what is held in it.
       m.fds.forEach(closeQuietly);
-      return;
+      return null;
     }
     let mapped: MappedMemory;
     try {
@@ -303,6 +352,7 @@ export class VhostUserBackend {
       bytes: table.reduce((n, r) => n + Number(r.memorySize), 0),
     });
     for (const r of running) this.refresh(r);
+    return null;
   }
 
   private setEnabled(r: Vring, on: boolean): void {
@@ -313,7 +363,7 @@ export class VhostUserBackend {
 
   /** Hands the ring to the device when it is started, enabled and placeable in memory. */
   private refresh(r: Vring): void {
-    if (r.live || !r.started || !r.enabled) return;
+    if (r.live || !r.started || !r.enabled || this.failed) return;
     if (!this.featuresSet || !this.memory || !r.addr || r.num === 0) return;
     const mem = this.memory;
     const place = (ua: bigint, len: number, what: string): number => {
@@ -360,6 +410,7 @@ export class VhostUserBackend {
   }
 
   private kicked(r: Vring): void {
+    if (this.failed) return;
     try {
       if (r.live) this.device.kick(r.index);
     } catch (e) {
@@ -374,44 +425,55 @@ export class VhostUserBackend {
     this.channel.close(`internal error ${what}: ${err.message}`);
   }
 
-  private notify(r: Vring): void {
-    if (r.callFd === null) return;
-    try {
-      eventfdWrite(r.callFd, 1n);
-    } catch (e) {
-      this.log.log('warn', 'call eventfd write failed', { ring: r.index, error: (e as Error).message });
-    }
+  /**
+   * The front-end made this device unusable (a call fd that cannot take a signal, guest memory that
+   * went away): stop serving at once, and end the connection once the current callback has returned
+   * (the device model may be in the middle of a ring).
+   */
+  private fail(reason: string, fields: Record<string, string | number> = {}): void {
+    if (this.failed) return;
+    this.failed = reason;
+    this.log.log('warn', 'device broken by the front-end: disconnecting', { reason, ...fields });
+    for (const r of this.rings) this.stop(r);
+    queueMicrotask(() => this.channel.close(reason));
   }
 
-  private resetDevice(): void {
+  private notify(r: Vring): void {
+    if (r.callFd === null || this.failed) return;
+    let delivered: boolean;
+    let error = 'counter saturated';
+    try {
+      delivered = eventfdWrite(r.callFd, 1n);
+    } catch (e) {
+      delivered = false;
+      error = (e as Error).message;
+    }
+    if (!delivered) this.fail(`call fd of ring ${r.index} cannot take a notification: ${error}`);
+  }
+
+  /** Stops every ring and closes its fds, then forgets the driver's state: RESET_DEVICE and teardown. */
+  private releaseRings(): void {
     for (const r of this.rings) {
       this.stop(r, true);
       r.dispose();
     }
     this.device.reset();
+  }
+
+  private resetDevice(): null {
+    this.releaseRings();
     this.ringsRan = false;
+    return null;
   }
 
   private teardown(reason: string): void {
-    for (const r of this.rings) {
-      this.stop(r, true);
-      r.dispose();
-    }
-    this.device.reset();
+    this.releaseRings();
     this.memory?.unmap();
     this.memory = null;
     this.device.onNeedsReset = null;
     this.onClose?.(reason);
   }
 }
-
-/** Messages whose reply carries data: a refusal cannot be expressed, so the connection ends. */
-const mustReply = (req: number): boolean =>
-  req === Request.GET_FEATURES ||
-  req === Request.GET_PROTOCOL_FEATURES ||
-  req === Request.GET_QUEUE_NUM ||
-  req === Request.GET_VRING_BASE ||
-  req === Request.GET_CONFIG;
 
 const sameTable = (a: readonly MemoryRegionDesc[], b: readonly MemoryRegionDesc[]): boolean =>
   a.length === b.length &&

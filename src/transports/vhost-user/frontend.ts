@@ -1,5 +1,4 @@
 import {
-  FdPoller,
   closeFd,
   eventfd,
   eventfdWrite,
@@ -30,7 +29,8 @@ import {
   encodeVringState,
   requestName,
 } from './message.ts';
-import { closeQuietly, drainEventfd } from './vring.ts';
+import { EventfdWatch } from './eventfd-watch.ts';
+import { closeQuietly } from './vring.ts';
 
 /** The back-end broke the protocol, went silent, or went away. */
 export class VhostUserError extends Error {
@@ -63,7 +63,7 @@ interface Waiter {
 interface RingFds {
   kick: number;
   call: number;
-  poller: FdPoller;
+  watch: EventfdWatch;
 }
 
 /**
@@ -202,19 +202,10 @@ export class VhostUserFrontend implements VirtioDriverTransport {
     for (const [i, l] of layouts.entries()) {
       const kick = eventfd(0);
       const call = eventfd(0);
-      const poller: FdPoller = new FdPoller(call, (err, readable) => {
-        if (err || !readable) return;
-        let any = false;
-        try {
-          any = drainEventfd(call);
-        } catch {
-          poller.stop(); // our own eventfd, closed under us: nothing more will come
-        }
-        if (any) this.handlers.get(i)?.();
-      });
-      poller.start(true, false);
-      if (this.opts.ref === false) poller.unref();
-      this.rings.push({ kick, call, poller });
+      // Our own eventfd: a failed read means it was closed under us, and nothing more will come.
+      const watch = new EventfdWatch(call, () => this.handlers.get(i)?.());
+      if (this.opts.ref === false) watch.unref();
+      this.rings.push({ kick, call, watch });
       await this.configure(Request.SET_VRING_NUM, encodeVringState({ index: i, num: l.size }));
       await this.configure(Request.SET_VRING_BASE, encodeVringState({ index: i, num: 0 }));
       await this.configure(
@@ -276,7 +267,7 @@ export class VhostUserFrontend implements VirtioDriverTransport {
     }
     this.channel.close('front-end closed');
     for (const r of this.rings) {
-      r.poller.close();
+      r.watch.close();
       closeQuietly(r.kick);
       closeQuietly(r.call);
     }

@@ -1,4 +1,5 @@
 /** vhost-user wire format (QEMU docs/interop/vhost-user.rst): header, request ids, payload codecs. */
+import { ByteReader, ByteWriter } from './byte-cursor.ts';
 
 export const HEADER_SIZE = 12;
 export const MAX_PAYLOAD = 4096;
@@ -72,8 +73,8 @@ export interface Header {
 }
 
 export function decodeHeader(b: Uint8Array): Header {
-  const v = new DataView(b.buffer, b.byteOffset, HEADER_SIZE);
-  return { request: v.getUint32(0, true), flags: v.getUint32(4, true), size: v.getUint32(8, true) };
+  const r = new ByteReader(b.subarray(0, HEADER_SIZE));
+  return { request: r.u32(), flags: r.u32(), size: r.u32() };
 }
 
 export function encodeMessage(
@@ -81,38 +82,27 @@ export function encodeMessage(
   flags: number,
   payload: Uint8Array = new Uint8Array(0),
 ): Uint8Array {
-  const b = new Uint8Array(HEADER_SIZE + payload.length);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, request, true);
-  v.setUint32(4, flags, true);
-  v.setUint32(8, payload.length, true);
-  b.set(payload, HEADER_SIZE);
-  return b;
+  return new ByteWriter(HEADER_SIZE + payload.length)
+    .u32(request)
+    .u32(flags)
+    .u32(payload.length)
+    .bytesOf(payload)
+    .done();
 }
 
-const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
-
-export function encodeU64(x: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  view(b).setBigUint64(0, BigInt.asUintN(64, x), true);
-  return b;
-}
-export const decodeU64 = (b: Uint8Array): bigint => view(b).getBigUint64(0, true);
+export const encodeU64 = (x: bigint): Uint8Array => new ByteWriter(8).u64(x).done();
+export const decodeU64 = (b: Uint8Array): bigint => new ByteReader(b).u64();
 
 export interface VringState {
   index: number;
   num: number;
 }
-export function encodeVringState(s: VringState): Uint8Array {
-  const b = new Uint8Array(8);
-  view(b).setUint32(0, s.index, true);
-  view(b).setUint32(4, s.num, true);
-  return b;
+export const encodeVringState = (s: VringState): Uint8Array =>
+  new ByteWriter(8).u32(s.index).u32(s.num).done();
+export function decodeVringState(b: Uint8Array): VringState {
+  const r = new ByteReader(b);
+  return { index: r.u32(), num: r.u32() };
 }
-export const decodeVringState = (b: Uint8Array): VringState => ({
-  index: view(b).getUint32(0, true),
-  num: view(b).getUint32(4, true),
-});
 
 export interface VringAddr {
   index: number;
@@ -123,27 +113,18 @@ export interface VringAddr {
   log: bigint;
 }
 export const VRING_ADDR_SIZE = 40;
-export function encodeVringAddr(a: VringAddr): Uint8Array {
-  const b = new Uint8Array(VRING_ADDR_SIZE);
-  const v = view(b);
-  v.setUint32(0, a.index, true);
-  v.setUint32(4, a.flags, true);
-  v.setBigUint64(8, a.desc, true);
-  v.setBigUint64(16, a.used, true);
-  v.setBigUint64(24, a.avail, true);
-  v.setBigUint64(32, a.log, true);
-  return b;
-}
+export const encodeVringAddr = (a: VringAddr): Uint8Array =>
+  new ByteWriter(VRING_ADDR_SIZE)
+    .u32(a.index)
+    .u32(a.flags)
+    .u64(a.desc)
+    .u64(a.used)
+    .u64(a.avail)
+    .u64(a.log)
+    .done();
 export function decodeVringAddr(b: Uint8Array): VringAddr {
-  const v = view(b);
-  return {
-    index: v.getUint32(0, true),
-    flags: v.getUint32(4, true),
-    desc: v.getBigUint64(8, true),
-    used: v.getBigUint64(16, true),
-    avail: v.getBigUint64(24, true),
-    log: v.getBigUint64(32, true),
-  };
+  const r = new ByteReader(b);
+  return { index: r.u32(), flags: r.u32(), desc: r.u64(), used: r.u64(), avail: r.u64(), log: r.u64() };
 }
 
 export interface MemoryRegionDesc {
@@ -153,34 +134,28 @@ export interface MemoryRegionDesc {
   mmapOffset: bigint;
 }
 export const REGION_SIZE = 32;
+/** The region count and its padding before the regions. */
+export const MEMORY_TABLE_HEADER_SIZE = 8;
 export function encodeMemoryTable(regions: readonly MemoryRegionDesc[]): Uint8Array {
-  const b = new Uint8Array(8 + REGION_SIZE * regions.length);
-  const v = view(b);
-  v.setUint32(0, regions.length, true);
-  regions.forEach((r, i) => {
-    const at = 8 + REGION_SIZE * i;
-    v.setBigUint64(at, r.guestPhysAddr, true);
-    v.setBigUint64(at + 8, r.memorySize, true);
-    v.setBigUint64(at + 16, r.userspaceAddr, true);
-    v.setBigUint64(at + 24, r.mmapOffset, true);
-  });
-  return b;
+  const w = new ByteWriter(MEMORY_TABLE_HEADER_SIZE + REGION_SIZE * regions.length)
+    .u32(regions.length)
+    .u32(0);
+  for (const r of regions) w.u64(r.guestPhysAddr).u64(r.memorySize).u64(r.userspaceAddr).u64(r.mmapOffset);
+  return w.done();
 }
 /** Returns null when the payload is shorter than its region count says. */
 export function decodeMemoryTable(b: Uint8Array): MemoryRegionDesc[] | null {
-  if (b.length < 8) return null;
-  const v = view(b);
-  const n = v.getUint32(0, true);
-  if (b.length < 8 + REGION_SIZE * n) return null;
-  return Array.from({ length: n }, (_, i) => {
-    const at = 8 + REGION_SIZE * i;
-    return {
-      guestPhysAddr: v.getBigUint64(at, true),
-      memorySize: v.getBigUint64(at + 8, true),
-      userspaceAddr: v.getBigUint64(at + 16, true),
-      mmapOffset: v.getBigUint64(at + 24, true),
-    };
-  });
+  if (b.length < MEMORY_TABLE_HEADER_SIZE) return null;
+  const r = new ByteReader(b);
+  const n = r.u32();
+  r.u32(); // padding
+  if (r.remaining < REGION_SIZE * n) return null;
+  return Array.from({ length: n }, () => ({
+    guestPhysAddr: r.u64(),
+    memorySize: r.u64(),
+    userspaceAddr: r.u64(),
+    mmapOffset: r.u64(),
+  }));
 }
 
 export interface ConfigPayload {
@@ -190,22 +165,15 @@ export interface ConfigPayload {
   data: Uint8Array;
 }
 export const CONFIG_HEADER_SIZE = 12;
-export function encodeConfigPayload(c: ConfigPayload): Uint8Array {
-  const b = new Uint8Array(CONFIG_HEADER_SIZE + c.data.length);
-  const v = view(b);
-  v.setUint32(0, c.offset, true);
-  v.setUint32(4, c.size, true);
-  v.setUint32(8, c.flags, true);
-  b.set(c.data, CONFIG_HEADER_SIZE);
-  return b;
-}
+export const encodeConfigPayload = (c: ConfigPayload): Uint8Array =>
+  new ByteWriter(CONFIG_HEADER_SIZE + c.data.length)
+    .u32(c.offset)
+    .u32(c.size)
+    .u32(c.flags)
+    .bytesOf(c.data)
+    .done();
 export function decodeConfigPayload(b: Uint8Array): ConfigPayload | null {
   if (b.length < CONFIG_HEADER_SIZE) return null;
-  const v = view(b);
-  return {
-    offset: v.getUint32(0, true),
-    size: v.getUint32(4, true),
-    flags: v.getUint32(8, true),
-    data: b.subarray(CONFIG_HEADER_SIZE),
-  };
+  const r = new ByteReader(b);
+  return { offset: r.u32(), size: r.u32(), flags: r.u32(), data: r.rest() };
 }

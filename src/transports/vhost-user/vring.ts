@@ -1,8 +1,9 @@
-import { FdPoller, closeFd, eventfdRead } from '../../native/index.ts';
+import { closeFd } from '../../native/index.ts';
 import type { DeviceQueue } from '../../virtqueue/device-queue.ts';
+import { EventfdWatch } from './eventfd-watch.ts';
 import type { VringAddr } from './message.ts';
 
-/** One ring's vhost-user state on the back-end side (notes §10.4). */
+/** One ring's vhost-user state on the back-end side (docs/protocol.md §7). */
 export class Vring {
   num = 0;
   /** Next avail index to process when the ring (re)starts. */
@@ -17,34 +18,19 @@ export class Vring {
   enabled = false;
   /** The queue handed to the device while started and enabled. */
   live: DeviceQueue | null = null;
-  private kickPoller: FdPoller | null = null;
+  private kickWatch: EventfdWatch | null = null;
 
   constructor(readonly index: number) {}
 
   /**
-   * Throws (leaving the ring as it was) when `fd` cannot be polled, e.g. a regular file. A kick fd
-   * that turns out not to be a readable eventfd (a socket at EOF stays readable forever) is no
-   * longer polled, and `onBroken` is told.
+   * Throws (leaving the ring as it was) when `fd` cannot be polled. A kick fd that turns out
+   * unreadable is no longer polled, and `onBroken` is told.
    */
-  setKick(fd: number | null, onKick: () => void, onBroken?: (error: string) => void): void {
-    const poller =
-      fd === null
-        ? null
-        : new FdPoller(fd, (err, readable) => {
-            if (err || !readable) return;
-            let any = false;
-            try {
-              any = drainEventfd(fd);
-            } catch (e) {
-              poller?.stop();
-              onBroken?.((e as Error).message);
-            }
-            if (any) onKick();
-          });
-    this.kickPoller?.close();
-    this.kickPoller = poller;
+  setKick(fd: number | null, onKick: () => void, onBroken: (error: string) => void): void {
+    const watch = fd === null ? null : new EventfdWatch(fd, onKick, onBroken);
+    this.kickWatch?.close();
+    this.kickWatch = watch;
     this.replace('kickFd', fd);
-    poller?.start(true, false);
   }
 
   replace(which: 'kickFd' | 'callFd' | 'errFd', fd: number | null): void {
@@ -55,24 +41,14 @@ export class Vring {
 
   /** Closes every fd; the ring is back to its initial state. */
   dispose(): void {
-    this.kickPoller?.close();
-    this.kickPoller = null;
+    this.kickWatch?.close();
+    this.kickWatch = null;
     for (const k of ['kickFd', 'callFd', 'errFd'] as const) this.replace(k, null);
     this.started = this.enabled = false;
     this.live = null;
     this.num = this.base = 0;
     this.addr = null;
   }
-}
-
-/**
- * Reads an eventfd until it is empty (uv_poll is level-triggered); true if anything was read.
- * Throws when the fd cannot be read: the caller must stop polling it, or it spins.
- */
-export function drainEventfd(fd: number): boolean {
-  let any = false;
-  while (eventfdRead(fd) !== null) any = true;
-  return any;
 }
 
 export function closeQuietly(fd: number): void {

@@ -1,0 +1,43 @@
+import { FdPoller, eventfdRead } from '../../native/index.ts';
+
+/**
+ * Watches an eventfd (a kick or call fd) and reports signals. The poller is level-triggered: each
+ * time it says readable, ONE read that cannot block takes the counter (an eventfd read empties it),
+ * so a front-end that clears O_NONBLOCK on the shared open file cannot make us wait, and a
+ * counter a peer drains in between just reads as nothing. An fd that cannot be read (not really an
+ * eventfd, or gone) stops the watch: polling it again would spin.
+ */
+export class EventfdWatch {
+  private readonly poller: FdPoller;
+
+  /** Throws when `fd` cannot be polled at all (e.g. a regular file or memfd). */
+  constructor(
+    readonly fd: number,
+    onSignal: () => void,
+    onBroken: (error: string) => void = () => {},
+  ) {
+    this.poller = new FdPoller(fd, (err, readable) => {
+      if (err) return onBroken(err.message);
+      if (!readable) return;
+      let count: bigint | null;
+      try {
+        count = eventfdRead(fd);
+      } catch (e) {
+        this.poller.stop();
+        return onBroken((e as Error).message);
+      }
+      if (count !== null) onSignal();
+    });
+    this.poller.start(true, false);
+  }
+
+  /** Do not keep the event loop alive for this fd (a test client). */
+  unref(): void {
+    this.poller.unref();
+  }
+
+  /** No callback runs after this returns; the fd itself stays open (its owner closes it). */
+  close(): void {
+    this.poller.close();
+  }
+}
