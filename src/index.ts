@@ -1,3 +1,6 @@
+// `vgpio`: everything that runs in-process. Nothing imported from here loads the native addon;
+// vhost-user (which needs it) is `vgpio/vhost-user`, the daemon's control client `vgpio/control`,
+// the conformance suite `vgpio/conformance`.
 export * from './protocol/index.ts';
 export * from './virtqueue/index.ts';
 export type { VirtioDevice } from './virtio/virtio-device.ts';
@@ -14,8 +17,3 @@ export * from './driver/line-settings.ts';
 export type { EdgeEvent } from './driver/edge-event.ts';
 export * from './transports/loopback/loopback-transport.ts';
 export * from './compose/loopback-chip.ts';
-export { VhostUserFrontend, VhostUserError } from './transports/vhost-user/frontend.ts';
-export { VhostUserServer } from './transports/vhost-user/server.ts';
-export { ServedDevice } from './daemon/served-device.ts';
-export { ControlClient } from './control/control-client.ts';
-export { runConformance } from './conformance/conformance-runner.ts';

@@ -1,7 +1,13 @@
-import type { ParseArgsConfig } from 'node:util';
+/** One option, as `node:util` parseArgs takes it. */
+export interface CliOption {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+  default?: string | boolean | string[] | boolean[];
+}
 
-/** The option table of one command, as `node:util` parseArgs takes it. */
-export type CliOptions = NonNullable<ParseArgsConfig['options']>;
+/** The option table of one command. */
+export type CliOptions = Record<string, CliOption>;
 
 /** What parseArgs yields for `O`: strings for string options, booleans for flags, arrays when `multiple`. */
 export type OptionValues<O extends CliOptions> = string extends keyof O

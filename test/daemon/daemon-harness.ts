@@ -1,11 +1,12 @@
-// Runs `bin/vgpio.js` as a child process: the daemon (`serve`, waited for until it logs "serving")
+// Runs the CLI from source (src/cli/main.ts through tsx, so no build is needed) as a child process: the daemon (`serve`, waited for until it logs "serving")
 // and the one-shot line commands (`input`, `output`, `status`), with their output captured.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const BIN = fileURLToPath(new URL('../../bin/vgpio.js', import.meta.url));
+/** `node ...CLI args` runs the CLI from src/ (bin/vgpio.js runs the compiled dist/; test/consumer tests that). */
+export const CLI = ['--import', 'tsx', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))];
 
 export interface Exit {
   code: number | null;
@@ -84,7 +85,7 @@ export async function startDaemon(
   opts: { extraFds?: number[]; wait?: boolean } = {},
 ): Promise<Daemon> {
   const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])];
-  const d = new Daemon(spawn(process.execPath, [BIN, 'serve', ...args], { cwd: ROOT, stdio }));
+  const d = new Daemon(spawn(process.execPath, [...CLI, 'serve', ...args], { cwd: ROOT, stdio }));
   if (opts.wait !== false) await d.waitLog(/(?: INFO {2}serving |"msg":"serving")/);
   return d;
 }
@@ -95,7 +96,7 @@ export async function runCli(
   ms = 10000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const d = new Daemon(
-    spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   const t = setTimeout(() => d.child.kill('SIGKILL'), ms);
   try {
