@@ -9,11 +9,11 @@ import { summarize } from '../../src/bench/percentiles.ts';
 // Smoke tests only: tiny iteration counts, no timing assertions (the machine is shared and noisy).
 const dir = mkdtempSync(join(tmpdir(), 'vgpio-bench-'));
 const socket = join(dir, 'gpio.sock');
-const cli = join(import.meta.dirname, '../../bin/vgpio.js');
+const cli = join(import.meta.dirname, '../../src/cli/main.ts'); // through tsx: no build needed
 let daemon: ReturnType<typeof spawn>;
 
 before(async () => {
-  daemon = spawn(process.execPath, [cli, 'serve', '--socket', socket, '--lines', '64'], {
+  daemon = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--socket', socket, '--lines', '64'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -37,10 +37,14 @@ test('summarize: nearest-rank percentiles', () => {
 });
 
 test('vgpio bench --json reports every measure, the floor and the placement', () => {
-  const r = spawnSync(process.execPath, [cli, 'bench', '--socket', socket, '--iterations', '50', '--json'], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', cli, 'bench', '--socket', socket, '--iterations', '50', '--json'],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.roundTrip.n, 50);
@@ -59,7 +63,7 @@ test('vgpio bench --json reports every measure, the floor and the placement', ()
 test('vgpio bench prints the table with the floor beside the round trip', () => {
   const r = spawnSync(
     process.execPath,
-    [cli, 'bench', '--socket', socket, '--iterations', '20', '--cpu', '0'],
+    ['--import', 'tsx', cli, 'bench', '--socket', socket, '--iterations', '20', '--cpu', '0'],
     {
       encoding: 'utf8',
       timeout: 60_000,
@@ -73,7 +77,7 @@ test('vgpio bench prints the table with the floor beside the round trip', () => 
 });
 
 test('vgpio conformance against the daemon: all PASS, exit 0; --json parses', () => {
-  const r = spawnSync(process.execPath, [cli, 'conformance', '--socket', socket], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'conformance', '--socket', socket], {
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -82,7 +86,7 @@ test('vgpio conformance against the daemon: all PASS, exit 0; --json parses', ()
   assert.match(r.stdout, /\n(\d+) passed, 0 failed, 0 warnings, 0 skipped\n/);
   const j = spawnSync(
     process.execPath,
-    [cli, 'conformance', '--socket', socket, '--only', 'irq.edge', '--json'],
+    ['--import', 'tsx', cli, 'conformance', '--socket', socket, '--only', 'irq.edge', '--json'],
     {
       encoding: 'utf8',
       timeout: 60_000,
@@ -102,9 +106,13 @@ test('vgpio conformance against the daemon: all PASS, exit 0; --json parses', ()
 });
 
 test('vgpio conformance on a missing socket: clear error, non-zero exit', () => {
-  const r = spawnSync(process.execPath, [cli, 'conformance', '--socket', join(dir, 'nope.sock')], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', cli, 'conformance', '--socket', join(dir, 'nope.sock')],
+    {
+      encoding: 'utf8',
+    },
+  );
   assert.equal(r.status, 1);
   assert.match(r.stderr, /cannot connect to .*nope\.sock: connect: ENOENT/);
 });

@@ -19,7 +19,8 @@ const env = await tryLoadGuestEnv();
 const skip = env ? false : 'guest cache missing: run test/e2e/guest/build-guest.sh';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const VGPIO = join(ROOT, 'bin', 'vgpio.js');
+// The CLI from source through tsx (bin/vgpio.js runs the compiled dist/, tested by test/consumer).
+const VGPIO = ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')];
 const CHIP = 'gpiochip0';
 const TEST_TIMEOUT = 90_000;
 const BOOT_TIMEOUT = 90_000;
@@ -68,7 +69,7 @@ class Daemon {
 
   static async start(socketPath: string, lines: number, names: string[]): Promise<Daemon> {
     // prettier-ignore
-    const args = [VGPIO, 'serve', '--socket', socketPath, '--lines', String(lines),
+    const args = [...VGPIO, 'serve', '--socket', socketPath, '--lines', String(lines),
       '--names', names.join(','), '--log-level', 'debug'];
     const d = new Daemon(spawn(process.execPath, args, { cwd: ROOT, stdio: 'pipe' }));
     try {
@@ -123,7 +124,7 @@ interface CliResult {
 /** Runs `vgpio ARGS...` (the real CLI, in its own process). */
 function vgpio(...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [VGPIO, ...args], { cwd: ROOT, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...VGPIO, ...args], { cwd: ROOT, timeout: 20_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
