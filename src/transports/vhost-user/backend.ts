@@ -1,5 +1,6 @@
 import type { Logger } from '../../log/logger.ts';
 import { eventfdWrite } from '../../native/index.ts';
+import { bit } from '../../virtio/feature-bits.ts';
 import type { VirtioDevice } from '../../virtio/virtio-device.ts';
 import { DeviceQueue } from '../../virtqueue/device-queue.ts';
 import {
@@ -40,10 +41,10 @@ import { Vring, closeQuietly } from './vring.ts';
 const MAX_CONFIG = 256;
 
 export const BACKEND_PROTOCOL_FEATURES =
-  (1n << BigInt(ProtocolFeature.MQ)) |
-  (1n << BigInt(ProtocolFeature.REPLY_ACK)) |
-  (1n << BigInt(ProtocolFeature.CONFIG)) |
-  (1n << BigInt(ProtocolFeature.RESET_DEVICE));
+  bit(ProtocolFeature.MQ) |
+  bit(ProtocolFeature.REPLY_ACK) |
+  bit(ProtocolFeature.CONFIG) |
+  bit(ProtocolFeature.RESET_DEVICE);
 
 /** A message we refuse: answered with a failed REPLY_ACK where possible, else logged (or the peer dropped). */
 class Refusal extends Error {}
@@ -109,7 +110,7 @@ export class VhostUserBackend {
   }
 
   private get replyAck(): boolean {
-    return (this.protocolFeatures & (1n << BigInt(ProtocolFeature.REPLY_ACK))) !== 0n;
+    return (this.protocolFeatures & bit(ProtocolFeature.REPLY_ACK)) !== 0n;
   }
 
   private handle(m: Message): void {

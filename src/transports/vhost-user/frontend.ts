@@ -8,9 +8,10 @@ import {
   socketConnect,
 } from '../../native/index.ts';
 import type { ActiveRings, VirtioDriverTransport } from '../../virtio/driver-transport.ts';
+import { bit } from '../../virtio/feature-bits.ts';
 import { GuestAllocator } from '../../virtqueue/guest-allocator.ts';
 import { GuestMemory } from '../../virtqueue/guest-memory.ts';
-import { contiguousLayout, type RingLayout } from '../../virtqueue/split-ring.ts';
+import { placeRings } from '../../virtqueue/ring-placement.ts';
 import { VhostUserChannel, type Message } from './channel.ts';
 import {
   CONFIG_HEADER_SIZE,
@@ -48,10 +49,7 @@ export interface FrontendOptions {
 
 const GUEST_BASE = 0x4000_0000;
 const USER_BASE = 0x7f10_0000_0000n;
-const WANT_PROTOCOL =
-  (1n << BigInt(ProtocolFeature.MQ)) |
-  (1n << BigInt(ProtocolFeature.REPLY_ACK)) |
-  (1n << BigInt(ProtocolFeature.CONFIG));
+const WANT_PROTOCOL = bit(ProtocolFeature.MQ) | bit(ProtocolFeature.REPLY_ACK) | bit(ProtocolFeature.CONFIG);
 
 interface Waiter {
   request: number;
@@ -109,7 +107,7 @@ export class VhostUserFrontend implements VirtioDriverTransport {
     this.channel.ref(opts.ref ?? true);
   }
 
-  /** Connects and runs QEMU's connect-time sequence (notes §10.5 step 1). */
+  /** Connects and runs QEMU's connect-time sequence (docs/protocol.md §8). */
   static async connect(
     path: string,
     deviceId: number,
@@ -165,7 +163,7 @@ export class VhostUserFrontend implements VirtioDriverTransport {
     return c.data.slice();
   }
 
-  /** QEMU's start sequence (notes §10.5 step 2), then one kick per ring. */
+  /** QEMU's start sequence (docs/protocol.md §8), then one kick per ring. */
   async activate(features: bigint, queueSizes: readonly number[]): Promise<ActiveRings> {
     if (queueSizes.length > this.queueNum) throw new VhostUserError(`back-end has ${this.queueNum} queues`);
     const accepted = features & this.offered;
@@ -192,12 +190,7 @@ export class VhostUserFrontend implements VirtioDriverTransport {
       [this.memfd],
     );
 
-    let at = GUEST_BASE;
-    const layouts: RingLayout[] = queueSizes.map((size) => {
-      const l = contiguousLayout(size, at);
-      at += l.bytes + 64;
-      return l;
-    });
+    const { layouts, end: at } = placeRings(queueSizes, GUEST_BASE);
     const user = (gpa: number) => USER_BASE + BigInt(gpa - GUEST_BASE);
     for (const [i, l] of layouts.entries()) {
       const kick = eventfd(0);
@@ -299,7 +292,7 @@ export class VhostUserFrontend implements VirtioDriverTransport {
 
   /** Sends a message with no reply of its own; with REPLY_ACK, asks for and checks the ack. */
   async configure(request: number, payload?: Uint8Array, fds: number[] = []): Promise<void> {
-    if (!(this.protocol & (1n << BigInt(ProtocolFeature.REPLY_ACK)))) {
+    if (!(this.protocol & bit(ProtocolFeature.REPLY_ACK))) {
       this.send(request, payload, fds);
       return;
     }
@@ -321,7 +314,7 @@ export class VhostUserFrontend implements VirtioDriverTransport {
       const offeredProtocol = await this.u64(Request.GET_PROTOCOL_FEATURES);
       this.protocol = offeredProtocol & WANT_PROTOCOL;
       this.send(Request.SET_PROTOCOL_FEATURES, encodeU64(this.protocol));
-      if (this.protocol & (1n << BigInt(ProtocolFeature.MQ)))
+      if (this.protocol & bit(ProtocolFeature.MQ))
         this.queueNum = Number(await this.u64(Request.GET_QUEUE_NUM));
     }
     if (this.queueNum === 0) this.queueNum = 2;

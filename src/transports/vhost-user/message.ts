@@ -1,4 +1,6 @@
 /** vhost-user wire format (QEMU docs/interop/vhost-user.rst): header, request ids, payload codecs. */
+import { bit } from '../../virtio/feature-bits.ts';
+import { codeName } from '../../virtio/code-name.ts';
 import { ByteReader, ByteWriter } from './byte-cursor.ts';
 
 export const HEADER_SIZE = 12;
@@ -45,11 +47,10 @@ export const Request = {
   GET_STATUS: 40,
 } as const;
 
-export const requestName = (id: number): string =>
-  Object.entries(Request).find(([, v]) => v === id)?.[0] ?? `UNKNOWN(${id})`;
+export const requestName = (id: number): string => codeName(Request, id, (c) => `UNKNOWN(${c})`);
 
 /** Virtio feature bit 30: the vhost-user protocol-feature handshake (never shown to the guest). */
-export const PROTOCOL_FEATURES_BIT = 1n << 30n;
+export const PROTOCOL_FEATURES_BIT = bit(30);
 
 export const ProtocolFeature = {
   MQ: 0,

@@ -14,6 +14,7 @@ import { VhostUserChannel, type Message } from '../../../src/transports/vhost-us
 import { VhostUserFrontend } from '../../../src/transports/vhost-user/frontend.ts';
 import { Request, encodeU64 } from '../../../src/transports/vhost-user/message.ts';
 import { VhostUserServer } from '../../../src/transports/vhost-user/server.ts';
+import { PROTOCOL_BIT, VERSION_1 } from './harness.ts';
 import type { DescriptorChain } from '../../../src/virtqueue/descriptor-chain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpio-fe-'));
@@ -91,7 +92,7 @@ describe('front-end against misbehaving back-ends: a clear error, never a hang',
 
   test('a back-end that hangs later (GET_CONFIG): the driver open fails with a timeout', async () => {
     const path = fakeBackend('late.sock', (m, ch) => {
-      if (m.request === Request.GET_FEATURES) ch.send(m.request, 0x5, encodeU64((1n << 32n) | (1n << 30n)));
+      if (m.request === Request.GET_FEATURES) ch.send(m.request, 0x5, encodeU64(VERSION_1 | PROTOCOL_BIT));
       if (m.request === Request.GET_PROTOCOL_FEATURES) ch.send(m.request, 0x5, encodeU64(0n));
     });
     const fe = await VhostUserFrontend.connect(path, VIRTIO_ID_GPIO, { timeoutMs: 300 });

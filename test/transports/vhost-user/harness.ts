@@ -31,6 +31,7 @@ import { VhostUserChannel, type Message } from '../../../src/transports/vhost-us
 import { VhostUserFrontend } from '../../../src/transports/vhost-user/frontend.ts';
 import {
   Flag,
+  PROTOCOL_FEATURES_BIT,
   REPLY_FLAGS,
   Request,
   decodeU64,
@@ -42,12 +43,14 @@ import {
   type MemoryRegionDesc,
 } from '../../../src/transports/vhost-user/message.ts';
 import { VhostUserServer } from '../../../src/transports/vhost-user/server.ts';
+import { VirtioFeature, bit } from '../../../src/virtio/feature-bits.ts';
 import type { ActiveRings, VirtioDriverTransport } from '../../../src/virtio/driver-transport.ts';
 import type { DescriptorChain } from '../../../src/virtqueue/descriptor-chain.ts';
 import { DriverQueue } from '../../../src/virtqueue/driver-queue.ts';
 import { GuestAllocator } from '../../../src/virtqueue/guest-allocator.ts';
 import { GuestMemory } from '../../../src/virtqueue/guest-memory.ts';
-import { contiguousLayout, type RingLayout } from '../../../src/virtqueue/split-ring.ts';
+import { placeRings } from '../../../src/virtqueue/ring-placement.ts';
+import type { RingLayout } from '../../../src/virtqueue/split-ring.ts';
 import { RingPeer } from '../../virtqueue/harness.ts';
 
 /** Everything the back-end offers: VERSION_1 | PROTOCOL_FEATURES(30) | EVENT_IDX | INDIRECT | GPIO_F_IRQ. */
@@ -59,10 +62,10 @@ export const OFFERED_PROTOCOL = 0x2209n;
 /** MQ | REPLY_ACK | CONFIG: what QEMU (and our front-end) acks. */
 export const ACKED_PROTOCOL = 0x209n;
 
-export const VERSION_1 = 1n << 32n;
-export const PROTOCOL_BIT = 1n << 30n;
-export const EVENT_IDX = 1n << 29n;
-export const INDIRECT = 1n << 28n;
+export const VERSION_1 = bit(VirtioFeature.VERSION_1);
+export const PROTOCOL_BIT = PROTOCOL_FEATURES_BIT;
+export const EVENT_IDX = bit(VirtioFeature.RING_EVENT_IDX);
+export const INDIRECT = bit(VirtioFeature.RING_INDIRECT_DESC);
 export const GPIO_F_IRQ = 1n;
 
 // ---- temp dirs -----------------------------------------------------------------------------------
@@ -339,14 +342,10 @@ export async function rawActivate(c: RawClient, opts: ActivateOptions = {}): Pro
   ];
   assert.equal(await c.ack(Request.SET_MEM_TABLE, encodeMemoryTable(table), [memfd]), 0n, 'SET_MEM_TABLE');
   const user = (gpa: number) => USER_BASE + BigInt(gpa - GUEST_BASE);
-  const layouts: RingLayout[] = [];
+  const { layouts, end: at } = placeRings([size, size], GUEST_BASE);
   const kick: number[] = [];
   const call: number[] = [];
-  let at = GUEST_BASE;
-  for (const index of [0, 1]) {
-    const l = contiguousLayout(size, at);
-    at += l.bytes + 64;
-    layouts.push(l);
+  for (const [index, l] of layouts.entries()) {
     kick.push(eventfd(0));
     call.push(eventfd(0));
     assert.equal(await c.ack(Request.SET_VRING_NUM, encodeVringState({ index, num: size })), 0n);

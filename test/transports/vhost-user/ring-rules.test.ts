@@ -1,4 +1,4 @@
-// vhost-user ring state rules (notes §10.4, §10.6, §10.7) seen from a raw front-end that owns guest
+// vhost-user ring state rules (docs/protocol.md §7) seen from a raw front-end that owns guest
 // memory, rings, kick and call eventfds: stop/start, held eventq buffers, memory table re-sends,
 // EVENT_IDX notification suppression (counted on the call eventfd).
 import assert from 'node:assert/strict';
