@@ -14,6 +14,7 @@ export * from './driver/gpio-driver.ts';
 export * from './driver/chip.ts';
 export * from './driver/line-request.ts';
 export * from './driver/line-settings.ts';
+export * from './driver/gpio-line-error.ts';
 export type { EdgeEvent } from './driver/edge-event.ts';
 export * from './transports/loopback/loopback-transport.ts';
 export * from './compose/loopback-chip.ts';

@@ -7,6 +7,7 @@ import {
   type EdgeSetting,
   type LineRequestConfig,
 } from './line-settings.ts';
+import { GpioLineError } from './gpio-line-error.ts';
 
 export interface ChipInfo {
   name: string;
@@ -45,7 +46,7 @@ export class Chip {
 
   async lineInfo(offset: number): Promise<LineInfo> {
     if (!Number.isInteger(offset) || offset < 0 || offset >= this.driver.ngpio)
-      throw Object.assign(new RangeError(`line ${offset} out of range`), { code: 'EINVAL' });
+      throw new GpioLineError('EINVAL', `line ${offset} out of range`);
     const owner = this.owners.get(offset);
     const dir = directionSetting(await this.driver.getDirection(offset));
     return {
@@ -61,11 +62,11 @@ export class Chip {
   /** Requests lines; a line already in another request is EBUSY. */
   async requestLines(config: LineRequestConfig): Promise<LineRequest> {
     const offsets = Object.keys(config.lines).map(Number);
-    if (offsets.length === 0) throw Object.assign(new Error('no lines requested'), { code: 'EINVAL' });
+    if (offsets.length === 0) throw new GpioLineError('EINVAL', 'no lines requested');
     for (const o of offsets) {
       if (!Number.isInteger(o) || o < 0 || o >= this.driver.ngpio)
-        throw Object.assign(new RangeError(`line ${o} out of range`), { code: 'EINVAL' });
-      if (this.owners.has(o)) throw Object.assign(new Error(`line ${o} is busy`), { code: 'EBUSY' });
+        throw new GpioLineError('EINVAL', `line ${o} out of range`);
+      if (this.owners.has(o)) throw new GpioLineError('EBUSY', `line ${o} is busy`);
     }
     const req = new LineRequest(this.driver, config, () => {
       for (const [o, owner] of this.owners) if (owner === req) this.owners.delete(o);

@@ -9,6 +9,7 @@ import {
   type LineRequestConfig,
   type LineSettings,
 } from './line-settings.ts';
+import { GpioLineError } from './gpio-line-error.ts';
 
 export type EdgeHandler = (event: EdgeEvent) => void | Promise<void>;
 
@@ -88,8 +89,7 @@ export class LineRequest extends EventEmitter<LineRequestEvents> {
 
   async setValue(offset: number, value: 0 | 1): Promise<void> {
     const s = this.own(offset);
-    if (s.direction !== 'output')
-      throw Object.assign(new Error(`line ${offset} is not an output`), { code: 'EPERM' });
+    if (s.direction !== 'output') throw new GpioLineError('EPERM', `line ${offset} is not an output`);
     await this.driver.setValue(offset, value);
     s.outputValue = value;
   }
@@ -147,11 +147,11 @@ export class LineRequest extends EventEmitter<LineRequestEvents> {
   private own(offset: number): Required<LineSettings> {
     this.live();
     const s = this.settings.get(offset);
-    if (!s) throw Object.assign(new Error(`line ${offset} is not part of this request`), { code: 'EINVAL' });
+    if (!s) throw new GpioLineError('EINVAL', `line ${offset} is not part of this request`);
     return s;
   }
 
   private live(): void {
-    if (this.released) throw Object.assign(new Error('line request was released'), { code: 'EBADF' });
+    if (this.released) throw new GpioLineError('EBADF', 'line request was released');
   }
 }

@@ -1,4 +1,5 @@
 import { Direction, IrqType } from '../protocol/constants.ts';
+import { GpioLineError } from './gpio-line-error.ts';
 
 export type DirectionSetting = 'input' | 'output' | 'as-is';
 export type EdgeSetting = 'none' | 'rising' | 'falling' | 'both';
@@ -33,8 +34,8 @@ export function normalizeSettings(s: LineSettings, offset: number): Required<Lin
     outputValue: s.outputValue ?? 0,
   } as const;
   if (n.edge !== 'none' && n.direction === 'output')
-    throw Object.assign(new Error(`line ${offset}: edge detection needs an input`), { code: 'EINVAL' });
+    throw new GpioLineError('EINVAL', `line ${offset}: edge detection needs an input`);
   if (n.outputValue !== 0 && n.outputValue !== 1)
-    throw Object.assign(new Error(`line ${offset}: output value must be 0 or 1`), { code: 'EINVAL' });
+    throw new GpioLineError('EINVAL', `line ${offset}: output value must be 0 or 1`);
   return n;
 }

@@ -4,13 +4,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Direction, IrqType, MessageType } from '../../src/protocol/constants.ts';
 import { openLoopbackChip } from '../../src/compose/loopback-chip.ts';
+import { GpioLineError, type GpioLineErrorCode } from '../../src/driver/gpio-line-error.ts';
 import { settle, spyRequests } from './helpers.ts';
 
 const { GET_VALUE, SET_VALUE, SET_DIRECTION, SET_IRQ_TYPE } = MessageType;
 
-const rejectsWith = (p: Promise<unknown>, code: string) =>
-  assert.rejects(p, (e: Error & { code?: string }) => {
+const rejectsWith = (p: Promise<unknown>, code: GpioLineErrorCode) =>
+  assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof GpioLineError, `not a GpioLineError: ${String(e)}`);
     assert.equal(e.code, code, e.message);
+    assert.equal(e.name, 'GpioLineError');
     return true;
   });
 
@@ -126,7 +129,10 @@ describe('chip', () => {
     assert.equal(device.snapshot()[0].counters.invalid, 1, 'the armed buffer came back INVALID');
     assert.deepEqual((await chip.lineInfo(0)).used, false);
     await rejectsWith(req.getValue(0), 'EBADF');
-    assert.throws(() => req.edgeEvents(), { code: 'EBADF' });
+    assert.throws(
+      () => req.edgeEvents(),
+      (e: unknown) => e instanceof GpioLineError && e.code === 'EBADF',
+    );
     await req.release(); // idempotent
     const again = await chip.requestLines({
       lines: { 0: { direction: 'input' }, 1: { direction: 'input' } },
@@ -160,11 +166,15 @@ describe('chip', () => {
     await lb.chip.close();
   });
 
-  test('EINVAL: bad offsets, empty requests, edges on outputs', async () => {
+  test('EINVAL: bad offsets, empty requests, edges on outputs, output values other than 0/1', async () => {
     const { chip } = await openLoopbackChip({ lines: 2 });
     await rejectsWith(chip.requestLines({ lines: { 2: { direction: 'input' } } }), 'EINVAL');
     await rejectsWith(chip.requestLines({ lines: {} }), 'EINVAL');
     await rejectsWith(chip.requestLines({ lines: { 0: { direction: 'output', edge: 'rising' } } }), 'EINVAL');
+    await rejectsWith(
+      chip.requestLines({ lines: { 0: { direction: 'output', outputValue: 2 as 0 | 1 } } }),
+      'EINVAL',
+    );
     assert.equal((await chip.lineInfo(0)).used, false, 'a failed request frees its lines');
     await chip.close();
   });
