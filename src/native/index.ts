@@ -13,6 +13,7 @@
  * - Every descriptor is created close-on-exec; EINTR is retried internally.
  * - Everything runs synchronously on the calling (JS) thread.
  */
+import { readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -205,6 +206,15 @@ export function closeFd(fd: number): void {
   binding.closeFd(fd);
 }
 
+/** closeFd for cleanup paths: an error (EBADF, EBUSY) is ignored. */
+export function closeQuietly(fd: number): void {
+  try {
+    binding.closeFd(fd);
+  } catch {
+    // nothing to do: the descriptor is gone or still polled, and the caller is tearing down
+  }
+}
+
 /** Set or clear O_NONBLOCK. */
 export function setNonBlocking(fd: number, on: boolean): void {
   binding.setNonBlocking(fd, on);
@@ -217,14 +227,58 @@ export function eventfd(initval: number, nonblock = true, semaphore = false): nu
   return binding.eventfd(initval, nonblock, semaphore);
 }
 
-/** Read (and reset, or decrement in semaphore mode) the counter; null on EAGAIN (counter 0). */
+/**
+ * Read (and reset, or decrement in semaphore mode) the counter; null when it is 0. Never blocks,
+ * whatever the fd's O_NONBLOCK flag (which a peer sharing the open file can change at any time):
+ * preadv2(RWF_NOWAIT), so the kernel answers EAGAIN under the counter's own lock.
+ */
 export function eventfdRead(fd: number): bigint | null {
   return binding.eventfdRead(fd);
 }
 
-/** Add `value` to the counter; false on EAGAIN (counter would overflow). */
+/**
+ * Add `value` to the counter; false when that would block (the counter cannot take `value`
+ * without passing 2^64 - 2). Never blocks, whatever the fd's O_NONBLOCK flag and whatever a peer
+ * does concurrently: poll(POLLOUT) first, then the write under a thread-directed 5 ms timer whose
+ * signal interrupts a write that went to sleep (native/vgpio_native.c explains the race it closes).
+ * Cost: about 3 us per call where a bare write(2) takes 1 us; at worst it returns false after
+ * 5-10 ms, only when a peer refills the counter between the poll and the write.
+ */
 export function eventfdWrite(fd: number, value: bigint = 1n): boolean {
   return binding.eventfdWrite(fd, value);
+}
+
+/** What a descriptor refers to, from its /proc/self/fd link. */
+export type FdKind = 'eventfd' | 'pipe' | 'socket' | 'memfd' | 'anon-inode' | 'path' | 'closed';
+
+/**
+ * The kind of an open descriptor of this process: 'eventfd' only for an eventfd; 'anon-inode' for
+ * other anonymous inodes (timerfd, signalfd, epoll, ...); 'path' for anything opened by name
+ * (regular file, directory, device, FIFO); 'closed' if `fd` is not open.
+ */
+export function fdKind(fd: number): FdKind {
+  let link: string;
+  try {
+    link = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (e) {
+    if (isErrnoException(e) && e.code === 'ENOENT') return 'closed';
+    throw e;
+  }
+  if (link === 'anon_inode:[eventfd]') return 'eventfd';
+  if (link.startsWith('anon_inode:')) return 'anon-inode';
+  if (link.startsWith('pipe:[')) return 'pipe';
+  if (link.startsWith('socket:[')) return 'socket';
+  if (link.startsWith('/memfd:')) return 'memfd';
+  return 'path';
+}
+
+/** True only for an eventfd (see {@link fdKind}). */
+export function isEventfd(fd: number): boolean {
+  return fdKind(fd) === 'eventfd';
+}
+
+function isErrnoException(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string';
 }
 
 // ---- memfd / mmap --------------------------------------------------------------------------

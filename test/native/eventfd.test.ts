@@ -1,15 +1,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   closeFd,
   eventfd,
   eventfdRead,
   eventfdWrite,
+  fdKind,
+  isEventfd,
   isSyscallError,
+  memfdCreate,
   socketPair,
   writeFd,
+  type FdKind,
 } from '../../src/native/index.ts';
+
+const nativeModule = fileURLToPath(new URL('../../src/native/index.ts', import.meta.url));
 
 function fdFlags(fd: number): number {
   const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
@@ -98,6 +108,152 @@ describe('eventfd', () => {
     } finally {
       closeFd(a);
       closeFd(b);
+    }
+  });
+});
+
+describe('fdKind / isEventfd', () => {
+  it('accepts an eventfd and refuses every other kind', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpio-fdkind-'));
+    const efd = eventfd(0);
+    const [a, b] = socketPair();
+    const mfd = memfdCreate('fdkind', 4096);
+    const file = openSync(join(dir, 'regular'), 'w');
+    const folder = openSync(dir, 'r');
+    try {
+      assert.equal(fdKind(efd), 'eventfd');
+      assert.equal(isEventfd(efd), true);
+      const others: [number, FdKind][] = [
+        [a, 'socket'],
+        [b, 'socket'],
+        [mfd, 'memfd'],
+        [file, 'path'],
+        [folder, 'path'],
+      ];
+      for (const [fd, kind] of others) {
+        assert.equal(fdKind(fd), kind, `fd ${fd}`);
+        assert.equal(isEventfd(fd), false, `fd ${fd} (${kind})`);
+      }
+    } finally {
+      [efd, a, b, mfd].forEach(closeFd);
+      closeSync(file);
+      closeSync(folder);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const closed = eventfd(0);
+    closeFd(closed);
+    assert.equal(fdKind(closed), 'closed');
+    assert.equal(isEventfd(closed), false);
+  });
+
+  it('refuses an anonymous pipe (a shell pipes into a child that asks)', () => {
+    // Node has no pipe(2) of its own; `:` | child gives the child a real pipe on fd 0.
+    const script = `import { fdKind, isEventfd } from ${JSON.stringify(nativeModule)};
+      process.stdout.write(JSON.stringify([fdKind(0), isEventfd(0)]));`;
+    const out = execFileSync(
+      'sh',
+      ['-c', ': | exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script],
+      { encoding: 'utf8' },
+    );
+    assert.deepEqual(JSON.parse(out), ['pipe', false]);
+  });
+});
+
+describe('eventfd I/O never blocks', () => {
+  const elapsedMs = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e6;
+
+  it('an empty blocking eventfd: read returns null at once', () => {
+    const fd = eventfd(0, false);
+    try {
+      assert.equal(fdFlags(fd) & 0o4000, 0, 'blocking');
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < 100; i++) assert.equal(eventfdRead(fd), null);
+      assert.ok(elapsedMs(t) < 50, `100 reads took ${elapsedMs(t)} ms`);
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  it('a blocking eventfd saturated at 2^64-2: write returns false at once', () => {
+    const fd = eventfd(0, false);
+    try {
+      assert.equal(eventfdWrite(fd, 0xfffffffffffffffen), true);
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < 100; i++) assert.equal(eventfdWrite(fd, 1n), false);
+      assert.ok(elapsedMs(t) < 50, `100 writes took ${elapsedMs(t)} ms`);
+      assert.equal(eventfdRead(fd), 0xfffffffffffffffen, 'the refused writes added nothing');
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  it('a write that the kernel puts to sleep is interrupted by the guard and reports false', () => {
+    // Counter 1: poll says writable (a write of 1 would fit), but 2^64-2 more does not, so a plain
+    // write(2) on this blocking fd would sleep until someone reads. The guard timer (5 ms) ends it.
+    const fd = eventfd(1, false);
+    try {
+      const t = process.hrtime.bigint();
+      assert.equal(eventfdWrite(fd, 0xfffffffffffffffen), false);
+      const ms = elapsedMs(t);
+      assert.ok(ms >= 4, `returned after ${ms} ms: the write did not sleep, the test proves nothing`);
+      assert.ok(ms < 100, `returned after ${ms} ms`);
+      assert.equal(eventfdRead(fd), 1n, 'the counter is unchanged');
+      // The guard is disarmed: the thread goes on without stray EINTRs.
+      assert.equal(eventfdWrite(fd, 2n), true);
+      assert.equal(eventfdRead(fd), 2n);
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  it('a peer flipping O_NONBLOCK and refilling the counter cannot make it block', async () => {
+    // The child shares the open file description (fd 3): its fcntl(F_SETFL) flips our flag too.
+    // Each cycle it flips the flag in a tight loop, then leaves the fd blocking with the counter at
+    // 2^64-3 for 100 ms: poll says writable (1 more fits) but our write of 2 would sleep, so an
+    // unguarded write would hang here until the child drains.
+    const fd = eventfd(0, true);
+    const script = `import { setNonBlocking, eventfdRead, eventfdWrite } from ${JSON.stringify(nativeModule)};
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      process.stdin.on('end', () => process.exit(0)).resume();
+      process.stdout.write('go\\n');
+      const end = Date.now() + 20000;
+      const cycle = () => {
+        for (let i = 0; i < 2000; i++) setNonBlocking(3, (i & 1) === 1);
+        eventfdRead(3);
+        setNonBlocking(3, false);
+        eventfdWrite(3, 0xfffffffffffffffdn);
+        Atomics.wait(nap, 0, 0, 100);
+        eventfdRead(3);
+        if (Date.now() < end) setImmediate(cycle); else process.exit(0);
+      };
+      cycle();`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['pipe', 'pipe', 'inherit', fd],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+      });
+      let worstMs = 0;
+      let refused = 0;
+      let accepted = 0;
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < 400 && elapsedMs(t) < 1500; i++) {
+        const one = process.hrtime.bigint();
+        if (eventfdWrite(fd, 2n)) accepted++;
+        else refused++;
+        worstMs = Math.max(worstMs, elapsedMs(one));
+        const spin = process.hrtime.bigint();
+        while (elapsedMs(spin) < 1); // let the child run between writes
+      }
+      assert.ok(worstMs < 50, `one write took ${worstMs} ms (${refused} refused, ${accepted} accepted)`);
+      assert.ok(refused > 0, 'the peer never held the counter full: the test proved nothing');
+      assert.ok(accepted > 0, 'no write got through between the holds');
+    } finally {
+      child.stdin.end();
+      await new Promise((resolve) => child.once('close', resolve));
+      closeFd(fd);
     }
   });
 });
