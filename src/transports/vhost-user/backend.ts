@@ -1,5 +1,5 @@
 import type { Logger } from '../../log/logger.ts';
-import { eventfdWrite } from '../../native/index.ts';
+import { closeQuietly, eventfdWrite, fdKind } from '../../native/index.ts';
 import { bit } from '../../virtio/feature-bits.ts';
 import type { VirtioDevice } from '../../virtio/virtio-device.ts';
 import { DeviceQueue } from '../../virtqueue/device-queue.ts';
@@ -36,7 +36,7 @@ import {
   requestName,
   type MemoryRegionDesc,
 } from './message.ts';
-import { Vring, closeQuietly } from './vring.ts';
+import { Vring } from './vring.ts';
 
 const MAX_CONFIG = 256;
 
@@ -285,6 +285,18 @@ export class VhostUserBackend {
     const expected = v & VRING_NOFD ? 0 : 1;
     if (m.fds.length !== expected) throw new Refusal(`${m.fds.length} fds attached, expected ${expected}`);
     const fd = m.fds[0] ?? null;
+    // Only an eventfd: a pipe or socket can be made to block a write, and a regular file cannot be
+    // polled (docs/protocol.md §7). Its reads and writes then never wait, whatever the front-end
+    // does to the open file it shares with us.
+    if (fd !== null) {
+      let kind: string;
+      try {
+        kind = fdKind(fd);
+      } catch (e) {
+        kind = `unknown kind (${(e as Error).message})`;
+      }
+      if (kind !== 'eventfd') throw new Refusal(`${which} fd is a ${kind}, not an eventfd`);
+    }
     if (which === 'call') r.replace('callFd', fd);
     else if (which === 'err') r.replace('errFd', fd);
     else {

@@ -1,5 +1,6 @@
 import {
   closeFd,
+  closeQuietly,
   eventfd,
   eventfdWrite,
   memfdCreate,
@@ -31,7 +32,6 @@ import {
   requestName,
 } from './message.ts';
 import { EventfdWatch } from './eventfd-watch.ts';
-import { closeQuietly } from './vring.ts';
 
 /** The back-end broke the protocol, went silent, or went away. */
 export class VhostUserError extends Error {

@@ -1,9 +1,8 @@
 import type { Logger } from '../../log/logger.ts';
-import { FdPoller, socketAccept, socketListen } from '../../native/index.ts';
+import { FdPoller, closeQuietly, socketAccept, socketListen } from '../../native/index.ts';
 import type { VirtioDevice } from '../../virtio/virtio-device.ts';
 import { bindSocketFile, removeStaleSocket } from '../socket-file.ts';
 import { VhostUserBackend } from './backend.ts';
-import { closeQuietly } from './vring.ts';
 
 export interface VhostUserServerOptions {
   /** Listen on this path (exactly; nothing is appended). */

@@ -1,4 +1,4 @@
-import { closeFd } from '../../native/index.ts';
+import { closeQuietly } from '../../native/index.ts';
 import type { DeviceQueue } from '../../virtqueue/device-queue.ts';
 import { EventfdWatch } from './eventfd-watch.ts';
 import type { VringAddr } from './message.ts';
@@ -48,13 +48,5 @@ export class Vring {
     this.live = null;
     this.num = this.base = 0;
     this.addr = null;
-  }
-}
-
-export function closeQuietly(fd: number): void {
-  try {
-    closeFd(fd);
-  } catch {
-    // already closed
   }
 }
