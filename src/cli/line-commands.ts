@@ -38,6 +38,17 @@ export function parseAssignments(args: string[]): Array<{ line: LineRef; value: 
   });
 }
 
+/** Throws the "no line" error, listing the device's lines, unless `ref` names one of `lines`. */
+function checkLine(ref: LineRef, lines: ReadonlyArray<{ line: number; name: string }>): void {
+  if (lines.some((l) => (typeof ref === 'number' ? l.line === ref : l.name === ref))) return;
+  const named = lines.filter((l) => l.name !== '').map((l) => `${l.line} ${l.name}`);
+  throw new Error(
+    `no line ${JSON.stringify(ref)} (device has ${lines.length} lines: 0..${lines.length - 1}` +
+      (named.length ? `; named: ${named.join(', ')}` : '') +
+      ')',
+  );
+}
+
 async function withClient<T>(path: string, fn: (c: ControlClient) => Promise<T>): Promise<T> {
   const c = await ControlClient.connect(path);
   try {
@@ -58,6 +69,12 @@ VALUE is 1/0, active/inactive, on/off or true/false. Example: vgpio input /tmp/v
   run: async (_values, [path, ...rest]) => {
     const assignments = parseAssignments(rest);
     return withClient(path, async (c) => {
+      // All lines are checked before any is set: a typo in the third pair changes nothing.
+      if (assignments.length > 1) {
+        const r = await c.request({ op: 'status' });
+        if (!r.ok || !r.status) throw new Error(r.ok ? 'no status in reply' : r.error);
+        for (const a of assignments) checkLine(a.line, r.status.lines);
+      }
       for (const a of assignments) {
         const r = await c.request({ op: 'input', line: a.line, value: a.value });
         if (!r.ok) throw new Error(r.error);

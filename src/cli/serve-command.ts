@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
+import { ConfigError, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
 import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
 import { UsageError } from './usage-error.ts';
@@ -17,68 +18,38 @@ export interface ServeOptions {
   'print-capabilities'?: boolean;
 }
 
-/** The JSON accepted by --config. */
-interface ConfigFile {
-  devices: Array<{ socket: string; lines: number; names?: string[]; socketMode?: string; control?: string }>;
-}
-
-const parseMode = (s: string): number => {
-  if (!/^0?[0-7]{3}$/.test(s)) throw new UsageError(`socket mode ${s} is not an octal mode like 0600`);
-  return parseInt(s, 8);
+const configError = (e: unknown): never => {
+  throw e instanceof ConfigError ? new UsageError(e.message) : e;
 };
 
-const parseLines = (s: string | number | undefined, where: string): number => {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1 || n > 0xffff)
-    throw new UsageError(`${where}: lines must be 1..65535, not ${s}`);
-  return n;
-};
-
+/** The devices to serve, from --config FILE or the flags; every value checked (src/daemon/serve-config.ts). */
 export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
+  const mode = o['socket-mode'];
   if (o.config) {
-    if (o.socket || o.fd || o.lines || o.names)
-      throw new UsageError('--config goes alone, without --socket/--fd/--lines/--names');
-    let parsed: ConfigFile;
+    if (o.socket || o.fd || o.lines || o.names || o.control)
+      throw new UsageError('--config goes alone, without --socket/--fd/--lines/--names/--control');
+    let text: string;
     try {
-      parsed = JSON.parse(readFileSync(o.config, 'utf8')) as ConfigFile;
+      text = readFileSync(o.config, 'utf8');
     } catch (e) {
       throw new UsageError(`cannot read config ${o.config}: ${(e as Error).message}`);
     }
-    if (!Array.isArray(parsed.devices) || parsed.devices.length === 0)
-      throw new UsageError(`${o.config}: "devices" must be a non-empty array`);
-    const sockets = new Set<string>();
-    return parsed.devices.map((d, i) => {
-      if (typeof d.socket !== 'string' || d.socket === '')
-        throw new UsageError(`${o.config}: devices[${i}].socket missing`);
-      if (sockets.has(d.socket)) throw new UsageError(`${o.config}: socket ${d.socket} appears twice`);
-      sockets.add(d.socket);
-      return {
-        socket: d.socket,
-        lines: parseLines(d.lines, `${o.config}: devices[${i}]`),
-        names: d.names,
-        socketMode: d.socketMode
-          ? parseMode(d.socketMode)
-          : o['socket-mode']
-            ? parseMode(o['socket-mode'])
-            : undefined,
-        control: d.control,
-      };
-    });
+    try {
+      const defaultMode = mode === undefined ? undefined : parseDeviceFlags({ lines: '1', socketMode: mode });
+      return parseConfigFile(o.config, text, defaultMode?.socketMode);
+    } catch (e) {
+      return configError(e);
+    }
   }
   if (!o.socket === !o.fd) throw new UsageError('give exactly one of --socket PATH, --fd N or --config FILE');
-  const fd = o.fd === undefined ? undefined : Number(o.fd);
-  if (fd !== undefined && (!Number.isInteger(fd) || fd < 0))
-    throw new UsageError(`--fd ${o.fd} is not a file descriptor`);
-  return [
-    {
-      socket: o.socket,
-      fd,
-      lines: parseLines(o.lines ?? '8', '--lines'),
-      names: o.names ? o.names.split(',') : undefined,
-      socketMode: o['socket-mode'] ? parseMode(o['socket-mode']) : undefined,
-      control: o.control,
-    },
-  ];
+  const fd = o.fd === undefined ? undefined : /^[0-9]+$/.test(o.fd) ? Number(o.fd) : NaN;
+  if (Number.isNaN(fd)) throw new UsageError(`--fd ${o.fd} is not a file descriptor`);
+  try {
+    const flags = parseDeviceFlags({ lines: o.lines ?? '8', names: o.names, socketMode: mode });
+    return [{ socket: o.socket, fd, control: o.control, ...flags }];
+  } catch (e) {
+    return configError(e);
+  }
 }
 
 export function makeLogger(o: { 'log-level'?: string; 'log-format'?: string }): Logger {
@@ -91,13 +62,13 @@ export function makeLogger(o: { 'log-level'?: string; 'log-format'?: string }): 
 
 export const command = defineCommand({
   usage:
-    'vgpio serve (--socket PATH | --fd N --control PATH | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]',
+    'vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]',
   help: `Serves simulated GPIO chips to vhost-user front-ends (QEMU), in the foreground until SIGTERM/SIGINT.
 
 Options:
   --socket PATH          listen at exactly PATH (--socket-path is accepted too)
   --fd N                 use an inherited socket: listening, or connected (then exit when it closes)
-  --control PATH         control socket path (default PATH.ctl; required with --fd)
+  --control PATH         control socket path (default PATH.ctl; none with --fd unless given)
   --lines N              line count, 1..65535 (default 8)
   --names a,b,...        line names, 7-bit ASCII, unique; no more names than lines
   --socket-mode MODE     octal mode of the device and control sockets (default 0600)

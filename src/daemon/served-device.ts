@@ -78,12 +78,18 @@ export class ServedDevice {
       throw new Error('a device needs a socket path or an fd');
     }
     if (controlPath) {
-      d.control = await ControlServer.listen(
-        controlPath,
-        { device: d.gpio, lines: d.lines, status: () => d.status() },
-        log,
-        mode,
-      );
+      try {
+        d.control = await ControlServer.listen(
+          controlPath,
+          { device: d.gpio, lines: d.lines, status: () => d.status() },
+          log,
+          mode,
+        );
+      } catch (e) {
+        // The device socket is already listening: take it down again, or its file would be left behind.
+        await d.close();
+        throw e;
+      }
       log.log('info', 'control endpoint listening', { control: controlPath });
     } else {
       log.log('warn', 'no control endpoint: give a control socket path to drive lines from the CLI');

@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { controlPathFor } from '../control/control-protocol.ts';
+import type { DeviceConfig } from './served-device.ts';
+
+/**
+ * The devices `vgpio serve` runs, as a zod schema: the TypeScript types are inferred from it,
+ * every issue carries its JSON path, and there is no generated code to keep in step. One device
+ * entry is `deviceSchema`; a board file can extend it (`deviceSchema.extend({...})`).
+ */
+
+const octalMode = z
+  .string({ error: 'expected an octal mode string like "0660" (a JSON number would be read as decimal)' })
+  .regex(/^0?[0-7]{3}$/, {
+    error: (i) => `expected an octal mode like "0660", got ${JSON.stringify(i.input)}`,
+  })
+  .transform((s) => parseInt(s, 8));
+
+// 7-bit ASCII without NUL, as the names block carries them (virtio 1.2 §5.18.3); '' leaves a line unnamed.
+// eslint-disable-next-line no-control-regex
+const lineName = z.string().regex(/^[\x01-\x7f]*$/, { error: 'expected a 7-bit ASCII line name' });
+
+const lineCount = z.number().int().min(1).max(0xffff);
+
+export const deviceSchema = z.strictObject({
+  /** vhost-user socket path, served exactly as given. */
+  socket: z.string().min(1, { error: 'expected a socket path' }),
+  lines: lineCount.default(8),
+  names: z.array(lineName).optional(),
+  socketMode: octalMode.optional(),
+  /** Control socket path (default SOCKET.ctl). */
+  control: z.string().min(1, { error: 'expected a socket path' }).optional(),
+});
+
+type DeviceEntry = z.infer<typeof deviceSchema>;
+
+/** Names no more than lines, each name once. */
+const checkNames = (
+  d: { lines: number; names?: string[] },
+  ctx: z.RefinementCtx,
+  at: PropertyKey[],
+): void => {
+  const names = d.names ?? [];
+  if (names.length > d.lines)
+    ctx.addIssue({
+      code: 'custom',
+      path: [...at, 'names'],
+      message: `expected at most ${d.lines} names (one per line), got ${names.length}`,
+    });
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    if (n === '') return;
+    if (seen.has(n))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'names', i],
+        message: `expected a unique name: ${JSON.stringify(n)} is also line ${seen.get(n)}`,
+      });
+    else seen.set(n, i);
+  });
+};
+
+export const configFileSchema = z
+  .strictObject({ devices: z.array(deviceSchema).min(1, { error: 'expected at least one device' }) })
+  .superRefine((file, ctx) => {
+    const paths = new Map<string, string>();
+    file.devices.forEach((d, i) => {
+      checkNames(d, ctx, ['devices', i]);
+      const own: Array<[string, string]> = [
+        ['socket', d.socket],
+        ['control', d.control ?? controlPathFor(d.socket)],
+      ];
+      for (const [key, p] of own) {
+        const where = `devices[${i}].${key}`;
+        const other = paths.get(p);
+        if (other)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['devices', i, key],
+            message: `expected a path of its own: ${p} is also ${other}`,
+          });
+        else paths.set(p, where);
+      }
+    });
+  });
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** A config file or command line that fails the schema: every issue, each with its place. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** `devices[1].socketMode` from zod's path array. */
+export const jsonPath = (path: readonly PropertyKey[]): string =>
+  path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('') ||
+  '(top level)';
+
+const describe = (where: string, error: z.ZodError, place = jsonPath): string =>
+  error.issues.map((i) => `${where}${place(i.path)}: ${i.message}`).join('\n');
+
+const toDeviceConfig = (d: DeviceEntry, defaultMode: number | undefined): DeviceConfig => ({
+  socket: d.socket,
+  lines: d.lines,
+  names: d.names,
+  socketMode: d.socketMode ?? defaultMode,
+  control: d.control,
+});
+
+/** Checks the text of a `--config` FILE; `defaultMode` (from --socket-mode) applies where a device has none. */
+export function parseConfigFile(file: string, text: string, defaultMode?: number): DeviceConfig[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not JSON: ${(e as Error).message}`);
+  }
+  const r = configFileSchema.safeParse(json);
+  if (!r.success) throw new ConfigError(describe(`${file}: `, r.error));
+  return r.data.devices.map((d) => toDeviceConfig(d, defaultMode));
+}
+
+/** The flag each device field comes from on the command line. */
+const FLAG: Record<string, string> = { lines: '--lines', names: '--names', socketMode: '--socket-mode' };
+
+/** `vgpio serve --lines N --names a,b --socket-mode M`: strings, checked by the same rules as a file entry. */
+export const deviceFlagsSchema = z
+  .strictObject({
+    lines: z
+      .string()
+      .regex(/^[0-9]+$/, { error: (i) => `expected a line count 1..65535, got ${JSON.stringify(i.input)}` })
+      .transform(Number)
+      .pipe(lineCount),
+    names: z
+      .string()
+      .transform((s) => s.split(','))
+      .pipe(z.array(lineName))
+      .optional(),
+    socketMode: octalMode.optional(),
+  })
+  .superRefine((d, ctx) => checkNames(d, ctx, []));
+
+export function parseDeviceFlags(flags: {
+  lines: string;
+  names?: string;
+  socketMode?: string;
+}): z.infer<typeof deviceFlagsSchema> {
+  const r = deviceFlagsSchema.safeParse(flags);
+  if (!r.success)
+    throw new ConfigError(
+      describe(
+        '',
+        r.error,
+        ([k, ...rest]) => (FLAG[String(k)] ?? String(k)) + jsonPath(rest).replace('(top level)', ''),
+      ),
+    );
+  return r.data;
+}
