@@ -125,7 +125,7 @@ export class DeviceQueue {
       if (index >= tableSize)
         this.fail('head-range', `descriptor ${index} outside a ${tableSize}-entry table`);
       if (++count > tableSize) this.fail('loop', `descriptor chain from ${head} is longer than its table`);
-      // No chain may be longer than the queue (§2.7.5.3.1): this also bounds a huge indirect table.
+      // No chain may be longer than the queue (virtio 1.2 §2.7.5.3.1): this also bounds a huge indirect table.
       if (++total > this.size + 1)
         this.fail('loop', `descriptor chain from ${head} is longer than the queue`);
       const at = index * DESC_SIZE;

@@ -1,6 +1,6 @@
-// GpioDevice (the §5.18 device model) on its own: decoded requests in, replies out, eventq
-// buffers as plain-number tokens handed back through a recording sink. Test names cite the
-// notes: "§5:" for a row of the per-line IRQ table, "§6.N" for the device checklist.
+// GpioDevice (the virtio 1.2 §5.18 device model) on its own: decoded requests in, replies out, eventq
+// buffers as plain-number tokens handed back through a recording sink. Test names cite
+// docs/protocol.md: "§2:" for a row of the per-line IRQ table, "DN" for a device rule.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GpioDevice } from '../../src/device/gpio-device.ts';
@@ -29,7 +29,7 @@ function setup(ngpio = 4, names: readonly string[] = [], irq = true) {
   return { lines, dev, handed, handle, enable, snap };
 }
 
-describe('§3 the six messages', () => {
+describe('§1 the six messages', () => {
   test('GET_LINE_NAMES returns the names block (unnamed lines as a lone NUL)', () => {
     const { handle } = setup(4, ['a', '', 'bc']);
     const r = handle(GET_LINE_NAMES, 0);
@@ -38,7 +38,7 @@ describe('§3 the six messages', () => {
     assert.deepEqual([...(r.names ?? [])], [0x61, 0, 0, 0x62, 0x63, 0, 0]);
   });
 
-  test('GET_LINE_NAMES without names: ERR (§6.11: names size 0)', () => {
+  test('GET_LINE_NAMES without names: ERR (D11: names size 0)', () => {
     const { dev, handle } = setup(4);
     assert.equal(dev.namesBlock.length, 0);
     assert.deepEqual(handle(GET_LINE_NAMES, 0), { status: ERR, value: 0 });
@@ -94,7 +94,7 @@ describe('§3 the six messages', () => {
   });
 });
 
-describe('§6.4 validation', () => {
+describe('D4 validation', () => {
   test('gpio >= ngpio: ERR for every per-line message, nothing changes', () => {
     const { lines, handle, handed } = setup(4);
     for (const gpio of [4, 5, 0xffff]) {
@@ -137,11 +137,11 @@ describe('§6.4 validation', () => {
     assert.equal(snap(0).irqType, IrqType.NONE);
   });
 
-  test('§6.11 names must be unique', () => {
+  test('D11 names must be unique', () => {
     assert.throws(() => new GpioDevice(new SimulatedLines(3, ['x', 'y', 'x'])), /not unique/);
   });
 
-  test('§6.1 config: le16 ngpio, 2 zero bytes, le32 names size', () => {
+  test('D1 config: le16 ngpio, 2 zero bytes, le32 names size', () => {
     const { dev } = setup(0x0102, ['ab', 'c']);
     // names block: "ab\0c\0" then one NUL for each of the other 256 lines = 261 = 0x105 bytes
     assert.equal(dev.namesBlock.length, 0x105);
@@ -149,8 +149,8 @@ describe('§6.4 validation', () => {
   });
 });
 
-describe('§6.7–6.10 directions and values', () => {
-  test('§6.7 SET_VALUE before OUT is stored, not driven; §6.8 OUT drives it', () => {
+describe('D7–D10 directions and values', () => {
+  test('D7 SET_VALUE before OUT is stored, not driven; D8 OUT drives it', () => {
     const { lines, handle } = setup();
     assert.deepEqual(handle(SET_VALUE, 2, 1), { status: OK, value: 0 });
     assert.equal(lines.output(2), null);
@@ -160,7 +160,7 @@ describe('§6.7–6.10 directions and values', () => {
     assert.deepEqual(handle(GET_VALUE, 2), { status: OK, value: 1 });
   });
 
-  test('§6.7 SET_VALUE on an input is stored and used when it becomes OUT', () => {
+  test('D7 SET_VALUE on an input is stored and used when it becomes OUT', () => {
     const { lines, handle } = setup();
     handle(SET_DIRECTION, 2, Direction.IN);
     handle(SET_VALUE, 2, 1);
@@ -169,7 +169,7 @@ describe('§6.7–6.10 directions and values', () => {
     assert.equal(lines.output(2), 1);
   });
 
-  test('§6.8 OUT without SET_VALUE drives 0', () => {
+  test('D8 OUT without SET_VALUE drives 0', () => {
     const { lines, handle } = setup();
     lines.setInput(1, 1);
     handle(SET_DIRECTION, 1, Direction.OUT);
@@ -177,7 +177,7 @@ describe('§6.7–6.10 directions and values', () => {
     assert.deepEqual(handle(GET_VALUE, 1), { status: OK, value: 0 });
   });
 
-  test('§6.10 GET_VALUE on an output returns the driven level, not the outside one', () => {
+  test('D10 GET_VALUE on an output returns the driven level, not the outside one', () => {
     const { lines, handle } = setup();
     lines.setInput(0, 0);
     handle(SET_VALUE, 0, 1);
@@ -188,15 +188,15 @@ describe('§6.7–6.10 directions and values', () => {
     assert.deepEqual(handle(GET_VALUE, 1), { status: OK, value: 0 });
   });
 
-  test('§6.10 GET_VALUE on a line with direction NONE returns the level (our choice)', () => {
+  test('D10 GET_VALUE on a line with direction NONE returns the level (our choice)', () => {
     const { lines, handle } = setup();
     lines.setInput(0, 1);
     assert.deepEqual(handle(GET_VALUE, 0), { status: OK, value: 1 });
   });
 });
 
-describe('§5 SET_IRQ_TYPE', () => {
-  test('§5: t≠NONE on an output: ERR, type stays NONE (§6.12)', () => {
+describe('§2 SET_IRQ_TYPE', () => {
+  test('§2: t≠NONE on an output: ERR, type stays NONE (D12)', () => {
     const { handle, snap } = setup();
     handle(SET_DIRECTION, 0, Direction.OUT);
     for (const t of [IrqType.EDGE_RISING, IrqType.EDGE_BOTH, IrqType.LEVEL_HIGH])
@@ -204,7 +204,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.equal(snap(0).irqType, IrqType.NONE);
   });
 
-  test('§6.12 without F_IRQ every SET_IRQ_TYPE is ERR, NONE included', () => {
+  test('D12 without F_IRQ every SET_IRQ_TYPE is ERR, NONE included', () => {
     const { handle, snap } = setup(4, [], false);
     handle(SET_DIRECTION, 0, Direction.IN);
     assert.deepEqual(handle(SET_IRQ_TYPE, 0, IrqType.EDGE_RISING), { status: ERR, value: 0 });
@@ -212,7 +212,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.equal(snap(0).irqType, IrqType.NONE);
   });
 
-  test('§5: same type again: OK and a no-op (latch and held buffer stay)', () => {
+  test('§2: same type again: OK and a no-op (latch and held buffer stay)', () => {
     const { lines, handle, enable, snap, dev, handed } = setup();
     enable(0, IrqType.EDGE_RISING);
     lines.setInput(0, 1); // masked: latched
@@ -227,7 +227,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.deepEqual(handed, [[7, VALID, 0]]);
   });
 
-  test('§5: one type to another without NONE first: ERR, old type kept', () => {
+  test('§2: one type to another without NONE first: ERR, old type kept', () => {
     const { handle, enable, snap } = setup();
     enable(1, IrqType.EDGE_RISING);
     assert.deepEqual(handle(SET_IRQ_TYPE, 1, IrqType.EDGE_FALLING), { status: ERR, value: 0 });
@@ -238,7 +238,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.equal(snap(1).irqType, IrqType.EDGE_FALLING);
   });
 
-  test('§5: NONE with a held buffer hands it back INVALID before handle() returns (§6.14)', () => {
+  test('§2: NONE with a held buffer hands it back INVALID before handle() returns (D14)', () => {
     const { lines, dev, enable, snap } = setup();
     enable(2, IrqType.EDGE_BOTH);
     dev.queueEventBuffer(2, 42);
@@ -254,7 +254,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.equal(order.length, 2);
   });
 
-  test('§5: NONE drops the latch (§6.14); a later enable does not see the old edge', () => {
+  test('§2: NONE drops the latch (D14); a later enable does not see the old edge', () => {
     const { lines, dev, handle, enable, snap, handed } = setup();
     enable(0, IrqType.EDGE_RISING);
     lines.setInput(0, 1);
@@ -267,7 +267,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.equal(snap(0).armed, true);
   });
 
-  test('§5: NONE without a held buffer: OK, nothing handed back', () => {
+  test('§2: NONE without a held buffer: OK, nothing handed back', () => {
     const { handle, enable, handed, snap } = setup();
     enable(0, IrqType.LEVEL_LOW);
     assert.deepEqual(handle(SET_IRQ_TYPE, 0, IrqType.NONE), { status: OK, value: 0 });
@@ -275,7 +275,7 @@ describe('§5 SET_IRQ_TYPE', () => {
     assert.equal(snap(0).irqType, IrqType.NONE);
   });
 
-  test('§5 note: enabling on a line with direction NONE makes it an input (our choice)', () => {
+  test('§2 note: enabling on a line with direction NONE makes it an input (our choice)', () => {
     const { lines, handle } = setup();
     assert.deepEqual(handle(SET_IRQ_TYPE, 3, IrqType.EDGE_RISING), { status: OK, value: 0 });
     assert.deepEqual(handle(GET_DIRECTION, 3), { status: OK, value: Direction.IN });
@@ -290,8 +290,8 @@ describe('§5 SET_IRQ_TYPE', () => {
   });
 });
 
-describe('§5 eventq buffer arrival', () => {
-  test('§5: bad gpio: INVALID at once', () => {
+describe('§2 eventq buffer arrival', () => {
+  test('§2: bad gpio: INVALID at once', () => {
     const { dev, handed } = setup(4);
     dev.queueEventBuffer(4, 1);
     dev.queueEventBuffer(0xffff, 2);
@@ -303,7 +303,7 @@ describe('§5 eventq buffer arrival', () => {
     ]);
   });
 
-  test('§5: type NONE: INVALID at once, line not armed', () => {
+  test('§2: type NONE: INVALID at once, line not armed', () => {
     const { dev, handle, handed, snap } = setup();
     handle(SET_DIRECTION, 0, Direction.IN);
     dev.queueEventBuffer(0, 9);
@@ -312,7 +312,7 @@ describe('§5 eventq buffer arrival', () => {
     assert.equal(snap(0).counters.invalid, 1);
   });
 
-  test('§5: second buffer for an armed line: INVALID, the first is still held', () => {
+  test('§2: second buffer for an armed line: INVALID, the first is still held', () => {
     const { lines, dev, enable, handed, snap } = setup();
     enable(1, IrqType.EDGE_RISING);
     dev.queueEventBuffer(1, 100);
@@ -326,7 +326,7 @@ describe('§5 eventq buffer arrival', () => {
     ]);
   });
 
-  test('§5: edge type with a latched edge: VALID at once, latch cleared', () => {
+  test('§2: edge type with a latched edge: VALID at once, latch cleared', () => {
     const { lines, dev, enable, handed, snap } = setup();
     enable(0, IrqType.EDGE_FALLING);
     lines.setInput(0, 1);
@@ -339,7 +339,7 @@ describe('§5 eventq buffer arrival', () => {
     assert.equal(snap(0).armed, false);
   });
 
-  test('§5: level type with the level active now: VALID at once', () => {
+  test('§2: level type with the level active now: VALID at once', () => {
     const { lines, dev, enable, handed } = setup();
     lines.setInput(0, 1);
     enable(0, IrqType.LEVEL_HIGH);
@@ -352,7 +352,7 @@ describe('§5 eventq buffer arrival', () => {
     ]);
   });
 
-  test('§5: otherwise the buffer is kept: the line is armed', () => {
+  test('§2: otherwise the buffer is kept: the line is armed', () => {
     const { lines, dev, enable, handed, snap } = setup();
     enable(0, IrqType.LEVEL_HIGH); // level 0: inactive
     lines.setInput(1, 1);
@@ -368,8 +368,8 @@ describe('§5 eventq buffer arrival', () => {
   });
 });
 
-describe('§5 input edges and levels (§6.13, §6.15)', () => {
-  test('§5: matching edge while armed: VALID (the line is masked again)', () => {
+describe('§2 input edges and levels (D13, D15)', () => {
+  test('§2: matching edge while armed: VALID (the line is masked again)', () => {
     const { lines, dev, enable, handed, snap } = setup();
     lines.setInput(1, 1);
     lines.setInput(2, 1);
@@ -401,7 +401,7 @@ describe('§5 input edges and levels (§6.13, §6.15)', () => {
     assert.equal(snap(0).counters.edges, 0);
   });
 
-  test('§5: edges while masked latch once; more edges coalesce (counters)', () => {
+  test('§2: edges while masked latch once; more edges coalesce (counters)', () => {
     const { lines, dev, enable, handed, snap } = setup();
     enable(0, IrqType.EDGE_RISING);
     for (let i = 0; i < 3; i++) {
@@ -427,7 +427,7 @@ describe('§5 input edges and levels (§6.13, §6.15)', () => {
     assert.deepEqual(handed, []);
   });
 
-  test('§5: level becomes active while armed: VALID; becoming inactive does nothing', () => {
+  test('§2: level becomes active while armed: VALID; becoming inactive does nothing', () => {
     const { lines, dev, enable, handed } = setup();
     enable(0, IrqType.LEVEL_HIGH);
     lines.setInput(1, 1);
@@ -447,7 +447,7 @@ describe('§5 input edges and levels (§6.13, §6.15)', () => {
     assert.deepEqual(handed.slice(2), [[3, VALID, 0]]);
   });
 
-  test('§5: level active while masked is never latched; re-checked when a buffer arrives', () => {
+  test('§2: level active while masked is never latched; re-checked when a buffer arrives', () => {
     const { lines, dev, enable, handed, snap } = setup();
     enable(0, IrqType.LEVEL_HIGH);
     lines.setInput(0, 1);
@@ -465,7 +465,7 @@ describe('§5 input edges and levels (§6.13, §6.15)', () => {
     ]);
   });
 
-  test('§6.15 no buffer, no VALID: edges with nothing armed never reach the sink', () => {
+  test('D15 no buffer, no VALID: edges with nothing armed never reach the sink', () => {
     const { lines, enable, handed, snap } = setup();
     enable(0, IrqType.EDGE_BOTH);
     enable(1, IrqType.LEVEL_HIGH);
@@ -478,7 +478,7 @@ describe('§5 input edges and levels (§6.13, §6.15)', () => {
   });
 });
 
-describe('§5 SET_DIRECTION NONE (§6.9)', () => {
+describe('§2 SET_DIRECTION NONE (D9)', () => {
   test('resets value, direction, type and latch; the held buffer comes back INVALID first', () => {
     const { lines, dev, enable, snap } = setup();
     const order: string[] = [];
@@ -512,7 +512,7 @@ describe('§5 SET_DIRECTION NONE (§6.9)', () => {
   });
 });
 
-describe('§6.16 suspendEvents / resumeEvents', () => {
+describe('D16 suspendEvents / resumeEvents', () => {
   test('edges while suspended are latched even when armed, and delivered on resume', () => {
     const { lines, dev, enable, handed, snap } = setup();
     enable(0, IrqType.EDGE_RISING);

@@ -1,4 +1,4 @@
-// Model-based test of the per-line interrupt rules (notes §5, §6.13–6.15, §7.6–7.11, §8), run
+// Model-based test of the per-line interrupt rules (docs/protocol.md §2, D13–D15, R6–R11, §5), run
 // through the real driver (GpioDriver.enableIrq/disableIrq/setDirection) over loopback against the
 // real device model and simulated wires.
 //
@@ -12,7 +12,7 @@
 //   deliver = the handler is invoked; a fast handler returns at once (for a level type it first
 //             clears the source: sets the input inactive), a slow one waits for ack(line);
 //   on arm (enable, or the handler finishing while enabled): a latched edge or an active level is
-//             delivered at once (§5), else the buffer is held.
+//             delivered at once (§2), else the buffer is held.
 //   input change matching an edge type: delivered if armed, else latched (coalesced: one flag);
 //   input becoming active for a level type: delivered if armed, never latched;
 //   disable / type change / direction NONE: latch dropped, buffer back INVALID if armed.

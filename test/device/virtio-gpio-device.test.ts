@@ -1,6 +1,6 @@
 // VirtioGpioDevice: the ring glue. Most tests drive the rings by hand with a DriverQueue (odd
 // descriptor layouts, malformed rings, exact used entries); some go through LoopbackTransport and
-// a real GpioDriver.
+// a real GpioDriver. Test names cite docs/protocol.md sections (§N) and device rules (DN).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { GpioDevice } from '../../src/device/gpio-device.ts';
@@ -110,7 +110,7 @@ function harness(opts: HarnessOptions = {}) {
   return { lines, model, dev, mem, rq, eq, rqLayout, eqLayout, notes, resets, send, reply, arm, rqUsedIdx };
 }
 
-describe('§6.2 features', () => {
+describe('D2 features', () => {
   test('offers VERSION_1, INDIRECT_DESC, EVENT_IDX and F_IRQ; irq: false drops F_IRQ', () => {
     const all = bit(32) | bit(28) | bit(29) | bit(0);
     assert.equal(harness().dev.offeredFeatures, all);
@@ -128,7 +128,7 @@ describe('§6.2 features', () => {
     assert.deepEqual(h.arm(0), [{ tag: 'irq0', len: 1, status: INVALID }]);
   });
 
-  test('readConfig: any sub-range of the 8 bytes, null outside (§6.1)', () => {
+  test('readConfig: any sub-range of the 8 bytes, null outside (D1)', () => {
     const h = harness({ ngpio: 3, names: ['a', 'b', 'c'] });
     assert.deepEqual([...(h.dev.readConfig(0, 8) ?? [])], [3, 0, 0, 0, 6, 0, 0, 0]);
     assert.deepEqual([...(h.dev.readConfig(4, 4) ?? [])], [6, 0, 0, 0]);
@@ -138,7 +138,7 @@ describe('§6.2 features', () => {
   });
 });
 
-describe('requestq used lengths (§3, §6.5)', () => {
+describe('requestq used lengths (§1, D5)', () => {
   test('every ordinary message: used length 2, OK or ERR', () => {
     const h = harness();
     assert.deepEqual(h.reply({ type: GET_DIRECTION, gpio: 0 }), { len: 2, bytes: [OK, Direction.NONE] });
@@ -182,7 +182,7 @@ describe('requestq used lengths (§3, §6.5)', () => {
     assert.deepEqual([...used[0].data], [OK, ...block]);
   });
 
-  test('§6.11 GET_LINE_NAMES with a writable area smaller than 1 + N: ERR', () => {
+  test('D11 GET_LINE_NAMES with a writable area smaller than 1 + N: ERR', () => {
     const h = harness({ ngpio: 3, names: ['led', '', 'b'] }); // N = 7
     assert.deepEqual(h.reply({ type: GET_LINE_NAMES, gpio: 0 }, { writable: [7] }), {
       len: 7,
@@ -200,7 +200,7 @@ describe('requestq used lengths (§3, §6.5)', () => {
   });
 });
 
-describe('§6.3 requests parsed by bytes, whatever the layout', () => {
+describe('D3 requests parsed by bytes, whatever the layout', () => {
   test('request split over 3 descriptors, response over 2', () => {
     const h = harness();
     h.reply({ type: SET_DIRECTION, gpio: 3, value: Direction.IN });
@@ -264,7 +264,7 @@ describe('§6.3 requests parsed by bytes, whatever the layout', () => {
       assert.deepEqual(h.reply({ type, gpio: 0 }), { len: 2, bytes: [ERR, 0] }, `type ${type}`);
   });
 
-  test('§6.6 requests in one kick are answered in ring order', () => {
+  test('D6 requests in one kick are answered in ring order', () => {
     const h = harness();
     const order = [
       { type: SET_DIRECTION, gpio: 0, value: Direction.OUT },
@@ -292,7 +292,7 @@ describe('§6.3 requests parsed by bytes, whatever the layout', () => {
   });
 });
 
-describe('eventq (§4)', () => {
+describe('eventq (§1)', () => {
   test('used length 1 for VALID and for INVALID', () => {
     const h = harness();
     h.reply({ type: SET_DIRECTION, gpio: 0, value: Direction.IN });
@@ -326,7 +326,7 @@ describe('eventq (§4)', () => {
     assert.equal(h.model.snapshot()[0].armed, true);
   });
 
-  test('§8 SET_IRQ_TYPE NONE: the INVALID eventq entry is written and signalled before the reply', () => {
+  test('§5 SET_IRQ_TYPE NONE: the INVALID eventq entry is written and signalled before the reply', () => {
     const h = harness();
     h.reply({ type: SET_DIRECTION, gpio: 2, value: Direction.IN });
     h.reply({ type: SET_IRQ_TYPE, gpio: 2, value: IrqType.EDGE_BOTH });
@@ -346,7 +346,7 @@ describe('eventq (§4)', () => {
     );
   });
 
-  test('§6.16 a hand-back while the eventq is stopped is written only when it starts again', () => {
+  test('D16 a hand-back while the eventq is stopped is written only when it starts again', () => {
     const h = harness();
     h.reply({ type: SET_IRQ_TYPE, gpio: 0, value: IrqType.EDGE_RISING });
     h.arm(0, 'held');
@@ -540,7 +540,7 @@ describe('through LoopbackTransport and GpioDriver', () => {
     await driver.close();
   });
 
-  test('§8 disable: the driver sees the eventq interrupt before the requestq one', async () => {
+  test('§5 disable: the driver sees the eventq interrupt before the requestq one', async () => {
     const lines = new SimulatedLines(4);
     const transport = new LoopbackTransport(new VirtioGpioDevice(new GpioDevice<DescriptorChain>(lines)));
     const seen: string[] = [];

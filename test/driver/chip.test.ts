@@ -1,5 +1,6 @@
 // Chip and LineRequest over loopback: names, requesting lines, values, reconfigure, release, errors,
-// and how requests reach the device (one per line at a time, many lines at once).
+// and how requests reach the device (one per line at a time, many lines at once). RN cites a driver
+// rule of docs/protocol.md.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Direction, IrqType, MessageType } from '../../src/protocol/constants.ts';
@@ -180,7 +181,7 @@ describe('chip', () => {
   });
 });
 
-describe('requests in flight (§7.4)', () => {
+describe('requests in flight (R4)', () => {
   test('many lines at once: the device pops them all in one kick', async () => {
     const lb = await openLoopbackChip({ lines: 64 });
     const lines = Object.fromEntries(

@@ -1,6 +1,6 @@
 // Edge events and the interrupt protocol seen from the driver, over loopback: event types and
 // sequence numbers, masking while a handler or an iterator holds an event, type changes through
-// NONE, disabling, and the races around disable (§7, §8).
+// NONE, disabling, and the races around disable (docs/protocol.md §4 driver rules RN, §5).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EdgeEvent } from '../../src/driver/edge-event.ts';
@@ -89,7 +89,7 @@ describe('edge events', () => {
   });
 });
 
-describe('masking while an event is being handled (§7.8, §8)', () => {
+describe('masking while an event is being handled (R8, §5)', () => {
   test('an async handler keeps the line masked; an edge meanwhile is delivered once afterwards', async () => {
     const { chip, lines, device, req } = await withInput('both');
     const seen: Array<{ ev: ReturnType<typeof brief>; armedDuring: boolean }> = [];
@@ -208,7 +208,7 @@ describe('masking while an event is being handled (§7.8, §8)', () => {
   });
 });
 
-describe('enable, change, disable (§7.6, §7.10, §7.11)', () => {
+describe('enable, change, disable (R6, R10, R11)', () => {
   test('changing the edge type goes through NONE', async () => {
     const lb = await withInput('rising');
     const spy = spyRequests(lb);

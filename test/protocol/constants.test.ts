@@ -25,7 +25,7 @@ import {
   messageTypeName,
 } from '../../src/protocol/constants.ts';
 
-describe('§5.18 identifiers', () => {
+describe('virtio 1.2 §5.18 identifiers', () => {
   test('device id, queues, feature bits', () => {
     assert.equal(VIRTIO_ID_GPIO, 41);
     assert.equal(REQUEST_QUEUE, 0);

@@ -13,7 +13,7 @@ const namesError = (e: unknown): boolean => {
 };
 
 describe('names block encode', () => {
-  test("the notes' example: 10 lines named only at 0, 5 and 7", () => {
+  test("the spec's example: 10 lines named only at 0, 5 and 7", () => {
     const names = ['LED', '', '', '', '', 'BTN', '', 'Vdd', '', ''];
     const block = encodeNames(names);
     // name0 NUL, four NULs, name5 NUL, NUL, name7 NUL, two NULs
@@ -97,16 +97,31 @@ describe('names block decode', () => {
       .map((a) => Uint8Array.from(a)),
   );
 
-  test('garbage (property): decode returns null or exactly ngpio ASCII strings that re-encode to the block', () => {
+  /** Whether a block is one Linux would keep: non-empty, NUL-terminated, 7-bit, ngpio strings. */
+  const wellFormed = (block: Uint8Array, ngpio: number): boolean =>
+    block.length > 0 &&
+    block[block.length - 1] === 0 &&
+    block.every((c) => c <= 0x7f) &&
+    block.filter((c) => c === 0).length === ngpio;
+
+  test('garbage (property): null exactly for a malformed block, else ngpio strings that re-encode to it', () => {
+    let kept = 0;
+    let refused = 0;
     fc.assert(
       fc.property(garbage, fc.integer({ min: 1, max: 12 }), (block, ngpio) => {
         const names = decodeNames(block, ngpio);
-        if (names === null) return;
-        assert.equal(names.length, ngpio);
-        const joined = names.map((n) => n + '\0').join('');
-        assert.deepEqual([...block], ascii(joined));
+        assert.equal(names === null, !wellFormed(block, ngpio), `block [${block.join(',')}], ngpio ${ngpio}`);
+        if (names === null) {
+          refused++;
+        } else {
+          kept++;
+          assert.equal(names.length, ngpio);
+          assert.deepEqual([...block], ascii(names.map((n) => n + '\0').join('')));
+        }
       }),
+      { numRuns: 500 },
     );
+    assert.ok(kept > 0 && refused > 0, `both outcomes exercised (kept ${kept}, refused ${refused})`);
   });
 
   test('round trip (property): unique ASCII names', () => {

@@ -308,7 +308,7 @@ describe('indirect descriptors', () => {
     assert.deepEqual([...c.read()], [0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
-  test('direct descriptors followed by one indirect descriptor are allowed (§2.7.5.3.2)', () => {
+  test('direct descriptors followed by one indirect descriptor are allowed (virtio 1.2 §2.7.5.3.2)', () => {
     const r = rig();
     r.table(TABLE, [rd(BUF + 4, 4, 1), wr(BUF + 0x100, 2)]);
     r.peer.desc(1, rd(BUF, 4, 6));
