@@ -1,4 +1,4 @@
-import { FdPoller, closeFd, recvMsg, sendMsg } from '../../native/index.ts';
+import { FdPoller, closeFd, isSyscallError, recvMsg, sendMsg } from '../../native/index.ts';
 import { HEADER_SIZE, MAX_FDS, MAX_PAYLOAD, decodeHeader, encodeMessage, type Header } from './message.ts';
 
 export interface Message extends Header {
@@ -31,7 +31,12 @@ export class VhostUserChannel {
     private readonly handlers: ChannelHandlers,
   ) {
     this.poller = new FdPoller(fd, (err, readable, writable) => {
-      if (err) return this.close(`socket error: ${err.message}`);
+      if (err) {
+        // libuv reports POLLERR as EBADF: on a Unix socket that is a peer that went away with
+        // our data unread. Reading says which: ECONNRESET or EOF is a normal disconnect.
+        this.drain();
+        return this.close(`socket error: ${err.message}`);
+      }
       if (writable) this.flush();
       if (readable) this.drain();
     });
@@ -82,6 +87,8 @@ export class VhostUserChannel {
         this.outbox.shift();
       }
     } catch (e) {
+      if (isSyscallError(e, 'EPIPE') || isSyscallError(e, 'ECONNRESET'))
+        return this.close('peer reset the connection');
       return this.close(`send failed: ${(e as Error).message}`);
     }
     this.poller.start(true, this.outbox.length > 0);
@@ -94,6 +101,7 @@ export class VhostUserChannel {
       try {
         r = recvMsg(this.fd, Math.max(want, 1), MAX_FDS);
       } catch (e) {
+        if (isSyscallError(e, 'ECONNRESET')) return this.close('peer reset the connection');
         return this.close(`receive failed: ${(e as Error).message}`);
       }
       if (r === null) return;

@@ -8,7 +8,7 @@ import { Chip } from '../../../src/driver/chip.ts';
 import type { LineRequest } from '../../../src/driver/line-request.ts';
 import { execFileSync } from 'node:child_process';
 import { constants, openSync } from 'node:fs';
-import { closeFd, eventfd, memfdCreate } from '../../../src/native/index.ts';
+import { closeFd, eventfd, memfdCreate, sendMsg, socketConnect } from '../../../src/native/index.ts';
 import { Direction, IrqType, MessageType, Status } from '../../../src/protocol/constants.ts';
 import { encodeRequest } from '../../../src/protocol/messages.ts';
 import { VhostUserFrontend } from '../../../src/transports/vhost-user/frontend.ts';
@@ -226,6 +226,19 @@ describe('bad input never kills the server', { timeout: 60_000 }, () => {
         [Request.GET_CONFIG, 0x5, 14, 8, 0],
       );
       await healthy(c, true);
+    });
+
+    test('a front-end that closes with our reply unread (a reset connection) is a normal disconnect', async (t) => {
+      await waitFor(() => !a.server.connected, 'device A to be free');
+      const mark = a.log.mark;
+      const fd = socketConnect(a.path); // no poller: nothing ever reads the reply
+      assert.equal(sendMsg(fd, encodeMessage(Request.GET_QUEUE_NUM, Flag.VERSION)), 12);
+      await waitFor(() => a.log.find('message', mark).length === 1 || a.server.connected, 'the connection');
+      await sleep(50); // the reply now sits unread in our receive queue
+      closeFd(fd);
+      await waitFor(() => disconnects(mark).length === 1, 'the disconnect');
+      assert.deepEqual(disconnects(mark), ['peer reset the connection']);
+      await healthy(await client(t), true);
     });
 
     test('a front-end that dies half-way through a message (header and an fd sent): fd closed, server listens', async (t) => {
