@@ -1,22 +1,21 @@
 import { ControlClient } from '../control/control-client.ts';
 import type { DeviceStatus } from '../control/control-protocol.ts';
-import { directionName, irqTypeName } from '../protocol/constants.ts';
 import { defineCommand } from './command.ts';
 
 export const command = defineCommand({
   usage: 'vgpio status PATH [--json]',
-  help: `Prints every line of the device at PATH: name, direction, value, IRQ type, armed, latched, counters.
+  help: `Prints every line of the device at PATH: name, direction, level, IRQ type (edge), IRQ state
+(armed: the guest's eventq buffer is held; latched: an edge is pending), and the counters edges, delivered, latched, coalesced, invalid (the same names in text and JSON).
 
 Options:
-  --json   the control endpoint's status object, as JSON`,
+  --json   the control endpoint's status object (docs/control-protocol.md), as JSON`,
   options: { json: { type: 'boolean' } },
   positionals: { min: 1, max: 1 },
   run: async (values, [path]) => {
     const c = await ControlClient.connect(path);
     try {
-      const r = await c.request({ op: 'status' });
-      if (!r.ok || !r.status) throw new Error(r.ok ? 'no status in reply' : r.error);
-      process.stdout.write(values.json ? JSON.stringify(r.status, null, 2) + '\n' : formatStatus(r.status));
+      const s = await c.status();
+      process.stdout.write(values.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
       return 0;
     } finally {
       c.close();
@@ -29,18 +28,33 @@ export function formatStatus(s: DeviceStatus): string {
     `device ${s.socket}: ${s.ngpio} lines, front-end ${s.connected ? 'connected' : 'not connected'}` +
       (s.features ? `, features ${s.features}, interrupts ${s.irqNegotiated ? 'on' : 'off'}` : ''),
   ];
-  const rows = [['LINE', 'NAME', 'DIR', 'VALUE', 'IRQ', 'ARMED', 'LATCHED', 'EDGES', 'IRQS', 'INVALID']];
+  const rows = [
+    [
+      'LINE',
+      'NAME',
+      'DIRECTION',
+      'LEVEL',
+      'EDGE',
+      'IRQ-STATE',
+      'EDGES',
+      'DELIVERED',
+      'LATCHED',
+      'COALESCED',
+      'INVALID',
+    ],
+  ];
   for (const l of s.lines)
     rows.push([
       String(l.line),
       l.name || '-',
-      directionName(l.direction).toLowerCase(),
-      String(l.value),
-      irqTypeName(l.irqType).toLowerCase(),
-      l.armed ? 'yes' : 'no',
-      l.latched ? 'yes' : 'no',
+      l.direction,
+      l.level,
+      l.edge,
+      [l.armed ? 'armed' : '', l.latched ? 'latched' : ''].filter(Boolean).join(',') || '-',
       String(l.counters.edges),
       String(l.counters.delivered),
+      String(l.counters.latched),
+      String(l.counters.coalesced),
       String(l.counters.invalid),
     ]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -1,15 +1,22 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import type { DeviceEvent } from '../device/device-events.ts';
+import { directionNameOf, edgeNameOf } from '../device/device-events.ts';
 import type { GpioDevice } from '../device/gpio-device.ts';
-import { IrqStatus, directionName } from '../protocol/constants.ts';
 import type { SimulatedLines } from '../device/simulated-lines.ts';
 import type { Logger } from '../log/logger.ts';
 import { bindSocketFile, removeStaleSocket } from '../transports/socket-file.ts';
-import type {
-  ControlEvent,
-  ControlReply,
-  ControlRequest,
-  DeviceStatus,
-  LineRef,
+import {
+  CONTROL_PROTOCOL_VERSION,
+  MAX_REQUEST_BYTES,
+  RequestError,
+  decodeRequest,
+  encodeEvent,
+  levelOf,
+  type ControlReply,
+  type ControlRequest,
+  type DeviceStatus,
+  type EventType,
+  type LineRef,
 } from './control-protocol.ts';
 
 export interface ControlTarget<T> {
@@ -18,10 +25,43 @@ export interface ControlTarget<T> {
   status(): Omit<DeviceStatus, 'lines' | 'ngpio'>;
 }
 
-/** Serves a device's control endpoint: drive inputs, read outputs, status, a stream of events. */
+/** A watcher whose unsent events pass this many bytes is too slow: its connection is ended. */
+const WATCHER_BACKLOG_BYTES = 4 << 20;
+
+interface Watch {
+  lines: Set<number> | null;
+  types: Set<EventType> | null;
+  pending: string;
+}
+
+/** The status of a device with names, not codes (docs/control-protocol.md §3). */
+export function deviceStatus<T>(target: ControlTarget<T>): DeviceStatus {
+  const { device } = target;
+  return {
+    ...target.status(),
+    ngpio: device.ngpio,
+    lines: device.snapshot().map((l) => ({
+      line: l.line,
+      name: l.name,
+      direction: directionNameOf(l.direction),
+      level: levelOf(l.value),
+      edge: edgeNameOf(l.irqType),
+      armed: l.armed,
+      latched: l.latched,
+      counters: l.counters,
+    })),
+  };
+}
+
+/**
+ * Serves a device's control endpoint (docs/control-protocol.md): drive inputs, read outputs,
+ * status, and the device's event stream. It subscribes to the stream only while someone watches.
+ */
 export class ControlServer<T> {
   private readonly server: Server;
-  private readonly watchers = new Set<Socket>();
+  private readonly watchers = new Map<Socket, Watch>();
+  private unsubscribe: (() => void) | null = null;
+  private flushScheduled = false;
 
   private constructor(
     readonly path: string,
@@ -29,18 +69,7 @@ export class ControlServer<T> {
     private readonly log: Logger,
   ) {
     this.server = createServer((sock) => this.client(sock));
-    target.device.on('irq', this.onIrq);
-    target.device.on('line', this.onLine);
   }
-
-  private readonly onIrq = (line: number, status: IrqStatus): void =>
-    this.broadcast({
-      event: 'irq',
-      line,
-      status: status === IrqStatus.VALID ? 'VALID' : 'INVALID',
-      timeNs: now(),
-    });
-  private readonly onLine = (line: number): void => this.broadcast({ event: 'line', line, timeNs: now() });
 
   static async listen<T>(
     path: string,
@@ -59,9 +88,10 @@ export class ControlServer<T> {
   }
 
   async close(): Promise<void> {
-    this.target.device.off('irq', this.onIrq);
-    this.target.device.off('line', this.onLine);
-    for (const w of this.watchers) w.destroy();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    for (const w of this.watchers.keys()) w.destroy();
+    this.watchers.clear();
     await new Promise<void>((r) => this.server.close(() => r()));
     try {
       removeStaleSocket(this.path);
@@ -72,83 +102,141 @@ export class ControlServer<T> {
 
   private client(sock: Socket): void {
     let buf = '';
+    // Requests are answered in order, one at a time (a pulse replies when it is done).
+    let queue = Promise.resolve();
     sock.setEncoding('utf8');
     sock.on('error', () => sock.destroy());
-    sock.on('close', () => this.watchers.delete(sock));
+    sock.on('close', () => this.unwatch(sock));
     sock.on('data', (chunk: string) => {
       buf += chunk;
-      if (buf.length > 65536) return sock.destroy();
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (line.trim() === '') continue;
-        let reply: ControlReply;
-        try {
-          const req = JSON.parse(line) as ControlRequest;
-          if (req.op === 'watch') {
-            this.watchers.add(sock);
-            reply = { ok: true };
-          } else {
-            reply = this.execute(req);
-          }
-        } catch (e) {
-          reply = { ok: false, error: (e as Error).message };
-        }
-        sock.write(JSON.stringify(reply) + '\n');
+        queue = queue.then(async () => {
+          const reply = await this.answer(sock, line);
+          if (!sock.destroyed) sock.write(JSON.stringify(reply) + '\n');
+        });
+      }
+      if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
+        this.log.log('warn', 'control request longer than 64 KiB: connection closed');
+        sock.destroy();
       }
     });
   }
 
-  private execute(req: ControlRequest): ControlReply {
-    const { device, lines } = this.target;
+  private async answer(sock: Socket, line: string): Promise<ControlReply> {
+    let id: number | string | undefined;
+    try {
+      const d = decodeRequest(line);
+      id = d.id;
+      const r = await this.execute(sock, d.req);
+      return id === undefined ? r : { ...r, id };
+    } catch (e) {
+      const code = e instanceof RequestError ? e.code : 'failed';
+      const error = e instanceof Error ? e.message : String(e);
+      this.log.log('warn', 'control request refused', { error });
+      return { ok: false, code, error, ...(id === undefined ? {} : { id }) };
+    }
+  }
+
+  private async execute(sock: Socket, req: ControlRequest): Promise<ControlReply> {
+    const { lines } = this.target;
     switch (req.op) {
+      case 'hello':
+        return { ok: true, protocol: CONTROL_PROTOCOL_VERSION, pid: process.pid };
       case 'status':
-        return {
-          ok: true,
-          status: { ...this.target.status(), ngpio: device.ngpio, lines: device.snapshot() },
-        };
+        return { ok: true, status: deviceStatus(this.target) };
       case 'input': {
         const line = this.resolve(req.line);
-        if (req.value !== 0 && req.value !== 1)
-          return { ok: false, error: `value must be 0 or 1, not ${req.value}` };
         lines.setInput(line, req.value);
         this.log.log('debug', 'input driven', { line, value: req.value });
+        return { ok: true };
+      }
+      case 'pulse': {
+        const line = this.resolve(req.line);
+        await lines.pulse(line, req.widthMs);
+        this.log.log('debug', 'input pulsed', { line, widthMs: req.widthMs });
         return { ok: true };
       }
       case 'output': {
         const line = this.resolve(req.line);
         const v = lines.output(line);
         if (v === null)
-          return {
-            ok: false,
-            error: `line ${line} is not an output (direction ${directionName(lines.direction(line)).toLowerCase()})`,
-          };
+          throw new RequestError(
+            'not-output',
+            `line ${line} is not an output (direction ${directionNameOf(lines.direction(line))})`,
+          );
         return { ok: true, value: v };
       }
-      default:
-        return { ok: false, error: `unknown op ${JSON.stringify((req as { op: unknown }).op)}` };
+      case 'watch': {
+        const sel = req.lines ? new Set(req.lines.map((l) => this.resolve(l))) : null;
+        this.watch(sock, { lines: sel, types: req.types ? new Set(req.types) : null, pending: '' });
+        return { ok: true, timeNs: process.hrtime.bigint().toString(), status: deviceStatus(this.target) };
+      }
     }
   }
 
   private resolve(ref: LineRef): number {
     const { device } = this.target;
-    if (typeof ref === 'number' && Number.isInteger(ref) && ref >= 0 && ref < device.ngpio) return ref;
-    if (typeof ref === 'string') {
+    if (typeof ref === 'number') {
+      if (ref < device.ngpio) return ref;
+    } else {
       const byName = device.names.indexOf(ref);
-      if (ref !== '' && byName >= 0) return byName;
-      if (/^\d+$/.test(ref) && Number(ref) < device.ngpio) return Number(ref);
+      if (byName >= 0) return byName;
     }
-    throw new Error(
-      `no line ${JSON.stringify(ref)} (device has ${device.ngpio} lines: 0..${device.ngpio - 1})`,
+    const named = device.names
+      .map((n, i) => (n ? `${i} ${n}` : ''))
+      .filter((s) => s !== '')
+      .join(', ');
+    throw new RequestError(
+      'no-line',
+      `no line ${JSON.stringify(ref)} (device has ${device.ngpio} lines: 0..${device.ngpio - 1}` +
+        (named ? `; named: ${named}` : '') +
+        ')',
     );
   }
 
-  private broadcast(e: ControlEvent): void {
-    if (this.watchers.size === 0) return;
-    const line = JSON.stringify(e) + '\n';
-    for (const w of this.watchers) w.write(line);
+  private watch(sock: Socket, w: Watch): void {
+    this.watchers.set(sock, w);
+    if (this.unsubscribe) return;
+    const events = this.target.device.events;
+    this.unsubscribe = events.subscribe((e) => this.broadcast(e));
+  }
+
+  private unwatch(sock: Socket): void {
+    if (!this.watchers.delete(sock) || this.watchers.size > 0) return;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  private broadcast(e: DeviceEvent): void {
+    let text: string | null = null;
+    for (const [sock, w] of this.watchers) {
+      if (w.types && !w.types.has(e.type)) continue;
+      if (w.lines && 'line' in e && !w.lines.has(e.line)) continue;
+      text ??= JSON.stringify(encodeEvent(e)) + '\n';
+      w.pending += text;
+      if (w.pending.length + sock.writableLength > WATCHER_BACKLOG_BYTES) {
+        this.log.log('warn', 'a watcher does not keep up: connection closed');
+        sock.destroy();
+        this.unwatch(sock);
+      }
+    }
+    if (text !== null && !this.flushScheduled) {
+      // One write per watcher per event-loop turn, however many events the turn produced.
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [sock, w] of this.watchers) {
+      if (w.pending === '') continue;
+      sock.write(w.pending);
+      w.pending = '';
+    }
   }
 }
-
-const now = (): string => process.hrtime.bigint().toString();

@@ -15,6 +15,7 @@ import type { GpioRequest } from '../protocol/messages.ts';
 import { encodeNames } from '../protocol/names.ts';
 import type { Level, LevelChange, LineBackend } from './line-backend.ts';
 import { LineState, type LineCounters } from './line-state.ts';
+import { DeviceEventStream, directionNameOf, edgeNameOf } from './device-events.ts';
 
 /** Where the device hands eventq buffers back: writing the status is the interrupt (or the return). */
 export type EventSink<Token> = (token: Token, status: IrqStatus, line: number) => void;
@@ -61,6 +62,8 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
   readonly ngpio: number;
   readonly names: readonly string[];
   readonly namesBlock: Uint8Array;
+  /** The device's typed event stream (device-events.ts); events are built only while it has listeners. */
+  readonly events: DeviceEventStream;
   private readonly lines: LineState<Token>[];
   private irqSupported = false;
   private eventsSuspended = false;
@@ -75,6 +78,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     this.ngpio = backend.ngpio;
     this.names = Array.from({ length: this.ngpio }, (_, i) => opts.names?.[i] ?? backend.names[i] ?? '');
     this.namesBlock = encodeNames(this.names);
+    this.events = new DeviceEventStream(this.names);
     this.log = opts.log ?? (() => {});
     this.lines = Array.from({ length: this.ngpio }, (_, i) => {
       const s = new LineState<Token>();
@@ -150,6 +154,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       return this.handBackLine(gpio, line, token, IrqStatus.INVALID);
     }
     line.armed = token;
+    if (this.events.active) this.events.line(gpio, { type: 'armed' });
     this.emit('line', gpio);
     if (!this.eventsSuspended) this.checkPending(gpio, line);
   }
@@ -170,6 +175,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     this.lines.forEach((line, i) => {
       if (line.armed !== null) {
         line.armed = null;
+        if (this.events.active) this.events.line(i, { type: 'dropped' });
         this.emit('line', i);
       }
     });
@@ -182,7 +188,10 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
   resetDriverState(): void {
     this.dropEventBuffers();
     this.lines.forEach((line, i) => {
-      if (line.irqType !== IrqType.NONE) this.backend.watch(i, IrqType.NONE);
+      if (line.irqType !== IrqType.NONE) {
+        this.backend.watch(i, IrqType.NONE);
+        if (this.events.active) this.events.line(i, { type: 'irq-type', edge: 'none' });
+      }
       line.irqType = IrqType.NONE;
       line.latched = false;
     });
@@ -209,6 +218,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       line.value = 0;
     }
     line.direction = dir;
+    if (this.events.active) this.events.line(gpio, { type: 'direction', direction: directionNameOf(dir) });
     this.backend.setDirection(gpio, dir, line.value);
     line.level = this.backend.sense(gpio);
     this.emit('line', gpio);
@@ -228,9 +238,11 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     if (line.direction === Direction.NONE) {
       // An interrupt on an unconfigured line: treat it as an input (docs/protocol.md §9).
       line.direction = Direction.IN;
+      if (this.events.active) this.events.line(gpio, { type: 'direction', direction: 'input' });
       this.backend.setDirection(gpio, Direction.IN, line.value);
     }
     line.irqType = type;
+    if (this.events.active) this.events.line(gpio, { type: 'irq-type', edge: edgeNameOf(type) });
     line.latched = false;
     line.level = this.backend.sense(gpio);
     this.backend.watch(gpio, type);
@@ -240,19 +252,27 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
 
   /** Type NONE: drop the latch, hand the held buffer back INVALID before the reply completes (protocol.md D14, §5). */
   private disableIrq(gpio: number, line: LineState<Token>): void {
-    if (line.enabled) this.backend.watch(gpio, IrqType.NONE);
+    const wasEnabled = line.enabled;
+    if (wasEnabled) this.backend.watch(gpio, IrqType.NONE);
     line.irqType = IrqType.NONE;
     line.latched = false;
+    if (wasEnabled && this.events.active) this.events.line(gpio, { type: 'irq-type', edge: 'none' });
     const held = line.armed;
     if (held !== null) {
       line.armed = null;
-      this.handBackLine(gpio, line, held, IrqStatus.INVALID);
+      this.handBackLine(gpio, line, held, IrqStatus.INVALID, true);
     }
   }
 
   private levelChanged(c: LevelChange): void {
     const line = this.lines[c.line];
     if (!line) return;
+    if (this.events.active)
+      this.events.line(c.line, {
+        type: line.direction === Direction.OUT ? 'output' : 'input',
+        from: line.level,
+        to: c.level,
+      });
     const edge = line.edgeMatches(c.level);
     line.level = c.level;
     if (edge) {
@@ -262,6 +282,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       } else {
         if (line.latched) line.counters.coalesced++;
         else line.counters.latched++;
+        if (this.events.active) this.events.line(c.line, { type: line.latched ? 'coalesced' : 'latched' });
         line.latched = true;
       }
     } else if (line.levelActive(c.level) && line.armed !== null && !this.eventsSuspended) {
@@ -286,11 +307,19 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     line.armed = null;
     line.counters.delivered++;
     this.handBack(token, IrqStatus.VALID, gpio);
+    if (this.events.active) this.events.line(gpio, { type: 'delivered' });
   }
 
-  private handBackLine(gpio: number, line: LineState<Token>, token: Token, status: IrqStatus): void {
+  private handBackLine(
+    gpio: number,
+    line: LineState<Token>,
+    token: Token,
+    status: IrqStatus,
+    held = false,
+  ): void {
     if (status === IrqStatus.INVALID) line.counters.invalid++;
     this.handBack(token, status, gpio);
+    if (status === IrqStatus.INVALID && this.events.active) this.events.line(gpio, { type: 'invalid', held });
   }
 
   private handBack(token: Token, status: IrqStatus, line: number): void {

@@ -74,6 +74,12 @@ export class VirtioGpioDevice implements VirtioDevice {
   setFeatures(features: bigint): void {
     this.negotiated = features & this.offeredFeatures;
     this.gpio.setIrqSupported(this.irqNegotiated);
+    if (this.gpio.events.active)
+      this.gpio.events.device({
+        type: 'features',
+        features: `0x${this.negotiated.toString(16)}`,
+        irq: this.irqNegotiated,
+      });
     if (this.negotiated === this.announced || !(this.offeredFeatures & bit(Feature.GPIO_F_IRQ))) return;
     this.announced = this.negotiated;
     if (this.irqNegotiated) this.log('info', 'interrupts negotiated (VIRTIO_GPIO_F_IRQ)');
