@@ -1,42 +1,56 @@
 import { Feature, bit } from '../protocol/constants.ts';
 import type { VirtioDriverTransport } from '../virtio/driver-transport.ts';
 import { ringOptions } from '../virtqueue/split-ring.ts';
+import { HarnessError } from './harness-error.ts';
 import type { InputDriver } from './input-driver.ts';
 import { Probe, type ProbeOptions } from './probe.ts';
-import { Verdict, type Outcome, type Rule, type Strength } from './rule.ts';
-import { rules as allRules } from './rules.ts';
+import { Verdict, type Outcome, type Rule, type RuleResult } from './rule.ts';
+import { rules as allRules } from './rules/index.ts';
 
-export interface RuleResult {
-  id: string;
-  clause: string;
-  strength: Strength;
-  title: string;
-  outcome: Outcome;
-  detail: string;
-  ms: number;
-}
+export type { RuleResult } from './rule.ts';
 
 export interface ConformanceOptions {
-  /** Opens a fresh transport to the device under test (one per rule). */
+  /**
+   * Opens a fresh transport to the device under test (one per rule). Any error it throws is a
+   * HarnessError: the run stops, it is not a rule's result.
+   */
   connect: () => Promise<VirtioDriverTransport>;
   drive: InputDriver | null;
   replyMs?: number;
   quietMs?: number;
   /** Only rules whose id starts with one of these. */
-  only?: string[];
-  rules?: Rule[];
+  only?: readonly string[];
+  rules?: readonly Rule[];
 }
 
-/** Runs every rule on its own connection; a rule that breaks the device cannot spoil the others. */
+/** The rules whose id starts with one of the prefixes (all of them without prefixes). */
+export function selectRules(only?: readonly string[], from: readonly Rule[] = allRules): Rule[] {
+  return from.filter((r) => !only || only.some((p) => r.id.startsWith(p)));
+}
+
+async function opened<T>(what: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (e) {
+    if (e instanceof HarnessError) throw e;
+    throw new HarnessError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Runs every rule on its own connection; a rule that breaks the device cannot spoil the others.
+ * Throws a HarnessError (holding the results so far) when a connection cannot be opened or an
+ * input cannot be driven.
+ */
 export async function runConformance(opts: ConformanceOptions): Promise<RuleResult[]> {
-  const offered = await (async () => {
+  const offered = await opened('cannot read the device features', async () => {
     const t = await opts.connect();
     try {
       return await t.deviceFeatures();
     } finally {
       await t.close();
     }
-  })();
+  });
   const have = {
     irq: (offered & bit(Feature.GPIO_F_IRQ)) !== 0n,
     drive: opts.drive !== null,
@@ -50,9 +64,14 @@ export async function runConformance(opts: ConformanceOptions): Promise<RuleResu
     'event-idx': 'device does not offer VIRTIO_RING_F_EVENT_IDX',
   };
   const results: RuleResult[] = [];
-  for (const rule of opts.rules ?? allRules) {
-    if (opts.only && !opts.only.some((p) => rule.id.startsWith(p))) continue;
-    const base = { id: rule.id, clause: rule.clause, strength: rule.strength, title: rule.title };
+  for (const rule of selectRules(opts.only, opts.rules)) {
+    const base = {
+      id: rule.id,
+      clause: rule.clause,
+      quote: rule.quote,
+      strength: rule.strength,
+      title: rule.title,
+    };
     const missing = (rule.needs ?? []).find((n) => !have[n]);
     if (missing) {
       results.push({ ...base, outcome: 'SKIP', detail: why[missing], ms: 0 });
@@ -65,7 +84,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<RuleResu
     try {
       detail = await rule.run({
         open: async (o?: ProbeOptions) => {
-          const p = await Probe.open(await opts.connect(), o);
+          const p = await opened('cannot open a connection', async () => Probe.open(await opts.connect(), o));
           probes.push(p);
           return p;
         },
@@ -74,10 +93,16 @@ export async function runConformance(opts: ConformanceOptions): Promise<RuleResu
         quietMs: opts.quietMs ?? 200,
       });
     } catch (e) {
+      if (e instanceof HarnessError) {
+        for (const p of probes) await p.close().catch(() => {});
+        e.results = results;
+        e.rule = rule.id;
+        throw e;
+      }
       if (e instanceof Verdict) {
         outcome = e.outcome;
-        // A SHOULD rule never FAILs: not doing what the spec recommends is a warning.
-        if (outcome === 'FAIL' && rule.strength !== 'MUST') outcome = 'WARN';
+        // Only a MUST broken FAILs: a rule about a SHOULD (or a choice) that does not hold WARNs.
+        if (outcome === 'FAIL' && !e.must && rule.strength !== 'MUST') outcome = 'WARN';
       } else outcome = rule.strength === 'MUST' ? 'FAIL' : 'WARN';
       detail = (e as Error).message;
     }
@@ -87,11 +112,45 @@ export async function runConformance(opts: ConformanceOptions): Promise<RuleResu
   return results;
 }
 
-export function formatResults(results: readonly RuleResult[]): string {
-  const rows = [['RULE', 'RESULT', 'LEVEL', 'CLAUSE', 'DETAIL']];
-  for (const r of results) rows.push([r.id, r.outcome, r.strength, r.clause, r.detail]);
-  const widths = rows[0].map((_, i) => (i === 4 ? 0 : Math.max(...rows.map((r) => r[i].length))));
-  const lines = rows.map((r) => r.map((c, i) => (i === 4 ? c : c.padEnd(widths[i]))).join('  '));
+/** Breaks text into lines of at most `width` characters, at spaces where it can. */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    for (let w = word; w.length > 0;) {
+      const room = line ? width - line.length - 1 : width;
+      if (w.length <= room) {
+        line = line ? `${line} ${w}` : w;
+        w = '';
+      } else if (line) {
+        out.push(line);
+        line = '';
+      } else {
+        out.push(w.slice(0, width));
+        w = w.slice(width);
+      }
+    }
+  }
+  if (line || out.length === 0) out.push(line);
+  return out;
+}
+
+/**
+ * The results as a table no wider than `width` columns: rule, result, level and the spec's words
+ * on the first line(s), what was seen indented below.
+ */
+export function formatResults(results: readonly RuleResult[], width = 100): string {
+  const idW = Math.max(4, ...results.map((r) => r.id.length));
+  const head = (a: string, b: string, c: string) => `${a.padEnd(idW)}  ${b.padEnd(6)}  ${c.padEnd(6)}  `;
+  const indent = head('', '', '').length;
+  const lines = [`${head('RULE', 'RESULT', 'LEVEL')}CLAUSE (virtio 1.2) AND WORDS`];
+  for (const r of results) {
+    const where = `${r.clause.replace(/^virtio 1\.2 /, '')} ${r.quote}`;
+    wrap(where, width - indent).forEach((l, i) =>
+      lines.push((i === 0 ? head(r.id, r.outcome, r.strength) : ' '.repeat(indent)) + l),
+    );
+    for (const l of wrap(r.detail, width - 4)) lines.push(`    ${l}`);
+  }
   const count = (o: Outcome) => results.filter((r) => r.outcome === o).length;
   lines.push(
     '',

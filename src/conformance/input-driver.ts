@@ -2,10 +2,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { ControlClient } from '../control/control-client.ts';
 import { controlPathFor } from '../control/control-protocol.ts';
+import { HarnessError } from './harness-error.ts';
 
 /** Something that can set the level a device senses on an input line, from outside the guest. */
 export interface InputDriver {
   readonly description: string;
+  /** Rejects with a HarnessError when the level could not be set. */
   set(line: number, value: 0 | 1): Promise<void>;
   close(): void;
 }
@@ -17,12 +19,18 @@ export class ControlInputDriver implements InputDriver {
 
   static async forSocket(socketPath: string): Promise<ControlInputDriver | null> {
     if (!existsSync(controlPathFor(socketPath))) return null;
-    return new ControlInputDriver(await ControlClient.connect(socketPath));
+    try {
+      return new ControlInputDriver(await ControlClient.connect(socketPath));
+    } catch (e) {
+      throw new HarnessError(`cannot use the control endpoint of ${socketPath}: ${(e as Error).message}`);
+    }
   }
 
   async set(line: number, value: 0 | 1): Promise<void> {
-    const r = await this.client.request({ op: 'input', line, value });
-    if (!r.ok) throw new Error(r.error);
+    const r = await this.client.request({ op: 'input', line, value }).catch((e: unknown) => {
+      throw new HarnessError(`control endpoint: input ${line}=${value}: ${(e as Error).message}`);
+    });
+    if (!r.ok) throw new HarnessError(`control endpoint: input ${line}=${value}: ${r.error}`);
   }
 
   close(): void {
@@ -43,10 +51,12 @@ export class CommandInputDriver implements InputDriver {
       const child = spawn('/bin/sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) =>
-        code === 0 ? resolve() : reject(new Error(`drive command "${cmd}" exited ${code}: ${err.trim()}`)),
-      );
+      child.on('error', (e) => reject(new HarnessError(`drive command "${cmd}": ${e.message}`)));
+      child.on('exit', (code, signal) => {
+        if (code === 0) return resolve();
+        const how = code === null ? `was killed by ${signal}` : `exited ${code}`;
+        reject(new HarnessError(`drive command "${cmd}" ${how}${err.trim() ? `: ${err.trim()}` : ''}`));
+      });
     });
   }
 

@@ -1,3 +1,4 @@
+import { wantedFeatures, type FeatureChoice } from '../driver/wanted-features.ts';
 import { decodeConfig } from '../protocol/config.ts';
 import {
   EVENT_QUEUE,
@@ -31,10 +32,8 @@ export interface RequestShape {
   fill?: number;
 }
 
-export interface ProbeOptions {
-  irq?: boolean;
-  eventIdx?: boolean;
-  indirect?: boolean;
+/** Which offered features to accept (each by default), and the queue size (default 64). */
+export interface ProbeOptions extends FeatureChoice {
   queueSize?: number;
 }
 
@@ -74,11 +73,7 @@ export class Probe {
     const c = decodeConfig(config);
     p.ngpio = c.ngpio;
     p.namesSize = c.namesSize;
-    let want = bit(Feature.VERSION_1);
-    if (opts.irq !== false) want |= bit(Feature.GPIO_F_IRQ);
-    if (opts.eventIdx !== false) want |= bit(Feature.RING_EVENT_IDX);
-    if (opts.indirect !== false) want |= bit(Feature.RING_INDIRECT_DESC);
-    p.features = p.offered & want;
+    p.features = p.offered & wantedFeatures(opts);
     const irq = p.has(Feature.GPIO_F_IRQ);
     const size = opts.queueSize ?? 64;
     const rings = await transport.activate(p.features, irq ? [size, size] : [size]);
