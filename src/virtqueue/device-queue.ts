@@ -1,17 +1,7 @@
 import { DescriptorChain, type Segment } from './descriptor-chain.ts';
 import type { GuestMemory } from './guest-memory.ts';
-import {
-  AvailFlag,
-  DESC_SIZE,
-  DescFlag,
-  availRingBytes,
-  descTableBytes,
-  isValidQueueSize,
-  memoryFence,
-  needEvent,
-  usedRingBytes,
-  type RingLayout,
-} from './split-ring.ts';
+import { AvailFlag, DESC_SIZE, DescFlag, memoryFence, needEvent, type RingLayout } from './split-ring.ts';
+import { ringViews } from './ring-views.ts';
 import { VirtqueueError } from './virtqueue-error.ts';
 
 export interface DeviceQueueOptions {
@@ -43,16 +33,8 @@ export class DeviceQueue {
     layout: RingLayout,
     private readonly opts: DeviceQueueOptions,
   ) {
-    if (!isValidQueueSize(layout.size))
-      throw new VirtqueueError('layout', `queue size ${layout.size} is invalid`);
+    ({ desc: this.desc, avail: this.avail, used: this.used } = ringViews(mem, layout));
     this.size = layout.size;
-    try {
-      this.desc = mem.dataView(layout.descAddr, descTableBytes(this.size));
-      this.avail = mem.dataView(layout.availAddr, availRingBytes(this.size));
-      this.used = mem.dataView(layout.usedAddr, usedRingBytes(this.size));
-    } catch {
-      throw new VirtqueueError('layout', 'ring is not inside one guest memory region');
-    }
     this.nextAvail = (opts.nextAvail ?? 0) & 0xffff;
     this.nextUsed = (opts.nextUsed ?? this.used.getUint16(2, true)) & 0xffff;
     this.signalledUsed = this.nextUsed;

@@ -1,17 +1,7 @@
 import type { GuestAllocator } from './guest-allocator.ts';
 import type { GuestMemory } from './guest-memory.ts';
-import {
-  DESC_SIZE,
-  DescFlag,
-  UsedFlag,
-  availRingBytes,
-  descTableBytes,
-  isValidQueueSize,
-  memoryFence,
-  needEvent,
-  usedRingBytes,
-  type RingLayout,
-} from './split-ring.ts';
+import { DESC_SIZE, DescFlag, UsedFlag, memoryFence, needEvent, type RingLayout } from './split-ring.ts';
+import { ringViews } from './ring-views.ts';
 import { VirtqueueError } from './virtqueue-error.ts';
 
 /** What to place on the ring: one descriptor per readable buffer and per writable size. */
@@ -62,12 +52,8 @@ export class DriverQueue<T> {
     private readonly alloc: GuestAllocator,
     private readonly opts: DriverQueueOptions,
   ) {
-    if (!isValidQueueSize(layout.size))
-      throw new VirtqueueError('layout', `queue size ${layout.size} is invalid`);
+    ({ desc: this.desc, avail: this.avail, used: this.used } = ringViews(mem, layout));
     this.size = layout.size;
-    this.desc = mem.dataView(layout.descAddr, descTableBytes(this.size));
-    this.avail = mem.dataView(layout.availAddr, availRingBytes(this.size));
-    this.used = mem.dataView(layout.usedAddr, usedRingBytes(this.size));
     for (const v of [this.desc, this.avail, this.used])
       new Uint8Array(v.buffer, v.byteOffset, v.byteLength).fill(0);
     for (let i = this.size - 1; i >= 0; i--) this.freeDesc.push(i);

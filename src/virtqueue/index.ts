@@ -6,3 +6,4 @@ export * from './device-queue.ts';
 export * from './driver-queue.ts';
 export * from './guest-allocator.ts';
 export * from './ring-placement.ts';
+export * from './ring-views.ts';
