@@ -15,14 +15,14 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-say() { printf '[consumer] %s\n' "$*"; }
+say() { printf '[consumer %s] %s\n' "$(date -u +%T)" "$*"; }
 fail() {
   printf '[consumer] FAIL: %s\n' "$*" >&2
   exit 1
 }
 
 say "npm pack (prepack builds dist/ and prebuilds/linux-x64)"
-(cd "$REPO" && npm pack --silent --pack-destination "$WORK" >"$WORK/pack.out")
+(cd "$REPO" && npm pack --pack-destination "$WORK" >"$WORK/pack.out" 2>"$WORK/pack.err" || fail "npm pack: $(tail -n 30 "$WORK/pack.err")")
 TGZ="$WORK/$(tail -n 1 "$WORK/pack.out")"
 [[ -f $TGZ ]] || fail "npm pack wrote no tarball ($(cat "$WORK/pack.out"))"
 
@@ -30,9 +30,10 @@ say "tarball contents"
 tar -tzf "$TGZ" | sed 's|^package/||' | sort >"$WORK/files"
 for f in package.json README.md LICENSE bin/vgpio.js dist/index.js dist/index.d.ts dist/index.js.map \
   dist/vhost-user.js dist/control.js dist/conformance.js dist/cli/main.js binding.gyp \
-  native/vgpio_native.c prebuilds/linux-x64/vgpio.node; do
+  prebuilds/linux-x64/vgpio.node; do
   grep -qx "$f" "$WORK/files" || fail "tarball lacks $f"
 done
+grep -q '^native/.*\.c$' "$WORK/files" || fail "tarball lacks the native sources (fallback build)"
 if grep -Ev '^(package\.json|README\.md|LICENSE|binding\.gyp|bin/.*|dist/.*|native/.*|prebuilds/.*)$' "$WORK/files"; then
   fail "tarball holds files outside dist/, prebuilds/, native/, bin/ (above)"
 fi
