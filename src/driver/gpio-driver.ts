@@ -135,20 +135,12 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     const rings = await this.transport.activate(this.features, this.irqSupported ? [qsize, qsize] : [qsize]);
     const ringOpts = ringOptions(rings.features);
     this.useIndirect = ringOpts.indirect;
-    this.requestq = new DriverQueue<Pending>(
-      rings.memory,
-      rings.layouts[REQUEST_QUEUE],
-      rings.allocator,
-      ringOpts,
-    );
+    const queue = <T>(index: number) =>
+      new DriverQueue<T>(rings.memory, rings.layouts[index], rings.allocator, ringOpts);
+    this.requestq = queue<Pending>(REQUEST_QUEUE);
     this.transport.onInterrupt(REQUEST_QUEUE, () => this.requestsDone());
     if (this.irqSupported) {
-      this.eventq = new DriverQueue<number>(
-        rings.memory,
-        rings.layouts[EVENT_QUEUE],
-        rings.allocator,
-        ringOpts,
-      );
+      this.eventq = queue<number>(EVENT_QUEUE);
       this.transport.onInterrupt(EVENT_QUEUE, () => this.eventsDone());
     }
     this.irqLines = Array.from({ length: this.ngpio }, () => ({
