@@ -8,7 +8,6 @@ import type { DeviceStatus } from '../../src/control/control-protocol.ts';
 import { Chip } from '../../src/driver/chip.ts';
 import type { EdgeEvent } from '../../src/driver/edge-event.ts';
 import type { LineRequest } from '../../src/driver/line-request.ts';
-import { Direction, IrqType } from '../../src/protocol/constants.ts';
 import { runCli, startDaemon, type Daemon } from '../daemon/daemon-harness.ts';
 import { openChip, settle, tempDir, waitFor } from '../transports/vhost-user/harness.ts';
 
@@ -93,11 +92,11 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
       r.stdout,
       [
         `device ${path}: 4 lines, front-end connected, features 0x130000001, interrupts on`,
-        'LINE  NAME  DIR   VALUE  IRQ          ARMED  LATCHED  EDGES  IRQS  INVALID',
-        '0     led   out   1      none         no     no       0      0     0',
-        '1     btn   in    1      edge_rising  yes    no       1      1     0',
-        '2     -     none  0      none         no     no       0      0     0',
-        '3     -     in    1      none         no     no       0      0     0',
+        'LINE  NAME  DIRECTION  LEVEL  EDGE    IRQ-STATE  EDGES  DELIVERED  LATCHED  COALESCED  INVALID',
+        '0     led   output     high   none    -          0      0          0        0          0',
+        '1     btn   input      high   rising  armed      1      1          0        0          0',
+        '2     -     none       low    none    -          0      0          0        0          0',
+        '3     -     input      high   none    -          0      0          0        0          0',
         '',
       ].join('\n'),
     );
@@ -107,18 +106,12 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
     const r = await runCli(['status', path, '--json']);
     assert.equal(r.code, 0);
     assert.equal(r.stderr, '');
-    const line = (
-      n: number,
-      name: string,
-      direction: number,
-      value: number,
-      irqType: number = IrqType.NONE,
-    ) => ({
+    const line = (n: number, name: string, direction: string, level: string, edge = 'none') => ({
       line: n,
       name,
       direction,
-      value,
-      irqType,
+      level,
+      edge,
       armed: n === 1,
       latched: false,
       counters: n === 1 ? counters(1, 1) : counters(0, 0),
@@ -131,10 +124,10 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
       irqNegotiated: true,
       ngpio: 4,
       lines: [
-        line(0, 'led', Direction.OUT, 1),
-        line(1, 'btn', Direction.IN, 1, IrqType.EDGE_RISING),
-        line(2, '', Direction.NONE, 0),
-        line(3, '', Direction.IN, 1),
+        line(0, 'led', 'output', 'high'),
+        line(1, 'btn', 'input', 'high', 'rising'),
+        line(2, '', 'none', 'low'),
+        line(3, '', 'input', 'high'),
       ],
     });
     assert.equal(r.stdout, JSON.stringify(JSON.parse(r.stdout), null, 2) + '\n');
@@ -145,7 +138,7 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
     assert.deepEqual(input, {
       code: 1,
       stdout: '',
-      stderr: 'vgpio: line 3 is not an output (direction in)\n',
+      stderr: 'vgpio: line 3 is not an output (direction input)\n',
     });
     assert.deepEqual(none, {
       code: 1,
@@ -162,12 +155,12 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
     assert.deepEqual(byName, {
       code: 1,
       stdout: '',
-      stderr: 'vgpio: no line "nosuch" (device has 4 lines: 0..3)\n',
+      stderr: 'vgpio: no line "nosuch" (device has 4 lines: 0..3; named: 0 led, 1 btn)\n',
     });
     assert.deepEqual(byOffset, {
       code: 1,
       stdout: '',
-      stderr: 'vgpio: no line 4 (device has 4 lines: 0..3)\n',
+      stderr: 'vgpio: no line 4 (device has 4 lines: 0..3; named: 0 led, 1 btn)\n',
     });
   });
 

@@ -11,6 +11,8 @@ import { Request } from '../../src/transports/vhost-user/message.ts';
 import { RawClient, WIRE_FEATURES, openChip, tempDir } from '../transports/vhost-user/harness.ts';
 import { runCli, startDaemon, type Daemon } from './daemon-harness.ts';
 
+const USAGE =
+  'usage: vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]\n';
 const mode = (p: string) => lstatSync(p).mode & 0o777;
 const isSocket = (p: string) => existsSync(p) && lstatSync(p).isSocket();
 
@@ -118,7 +120,7 @@ describe('vgpio serve (child process)', { timeout: 60_000 }, () => {
       assert.equal(await chip2.driver.getDirection(1), Direction.NONE);
       assert.deepEqual(
         [(await status(one)).lines[1].direction, (await status(two)).lines[1].direction],
-        [Direction.OUT, Direction.NONE],
+        ['output', 'none'],
       );
     } finally {
       await chip1.close();
@@ -144,7 +146,10 @@ describe('vgpio serve (child process)', { timeout: 60_000 }, () => {
     );
     const r = await runCli(['serve', '--config', file]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(` ERROR cannot start error="${blocker} exists and is not a socket"\n`));
+    assert.match(
+      r.stderr,
+      new RegExp(` ERROR cannot start error="${blocker} exists and is not a socket: not removing it"\n`),
+    );
     assert.deepEqual([existsSync(one), existsSync(`${one}.ctl`), existsSync(blocker)], [false, false, true]);
   });
 
@@ -241,7 +246,7 @@ describe('vgpio serve (child process)', { timeout: 60_000 }, () => {
     });
     assert.deepEqual(
       [st.socket, st.connected, st.features, st.irqNegotiated, st.ngpio, st.lines[1].direction],
-      ['fd:3', true, '0x130000001', true, 2, Direction.IN],
+      ['fd:3', true, '0x130000001', true, 2, 'input'],
     );
     await withChip(path, async (chip) => assert.equal(await chip.driver.getDirection(1), Direction.IN));
     assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
@@ -288,23 +293,26 @@ describe('vgpio serve (child process)', { timeout: 60_000 }, () => {
     assert.deepEqual(await runCli(['serve']), {
       code: 2,
       stdout: '',
-      stderr: 'vgpio: give exactly one of --socket PATH, --fd N or --config FILE\n(see vgpio --help)\n',
+      stderr: 'vgpio: give exactly one of --socket PATH, --fd N or --config FILE\n' + USAGE,
     });
     assert.deepEqual(await runCli(['serve', '--socket', `${tmp.dir}/x.sock`, '--log-level', 'loud']), {
       code: 2,
       stdout: '',
-      stderr: 'vgpio: --log-level must be debug, info, warn or error\n(see vgpio --help)\n',
+      stderr: 'vgpio: --log-level must be debug, info, warn or error\n' + USAGE,
     });
     assert.deepEqual(await runCli(['serve', '--socket', `${tmp.dir}/x.sock`, '--socket-mode', '999']), {
       code: 2,
       stdout: '',
-      stderr: 'vgpio: socket mode 999 is not an octal mode like 0600\n(see vgpio --help)\n',
+      stderr: 'vgpio: --socket-mode: expected an octal mode like "0660", got "999"\n' + USAGE,
     });
     const file = `${tmp.dir}/plain-file`;
     writeFileSync(file, 'not a socket');
     const r = await runCli(['serve', '--socket', file]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(` ERROR cannot start error="${file} exists and is not a socket"\n`));
+    assert.match(
+      r.stderr,
+      new RegExp(` ERROR cannot start error="${file} exists and is not a socket: not removing it"\n`),
+    );
     assert.equal(existsSync(file), true, 'the file is left alone');
   });
 });

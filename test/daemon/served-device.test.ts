@@ -58,16 +58,16 @@ describe('ServedDevice', { timeout: 60_000 }, () => {
     assert.deepEqual(
       s.lines.map((l) => [l.name, l.direction]),
       [
-        ['a', Direction.NONE],
-        ['b', Direction.NONE],
-        ['c', Direction.IN],
+        ['a', 'none'],
+        ['b', 'none'],
+        ['c', 'input'],
       ],
     );
     await chip.close();
     await waitFor(() => log.find('front-end disconnected; listening again').length === 1, 'the disconnect');
     const gone = await status(path);
     assert.deepEqual(head(gone), [path, false, null, false, 3]);
-    assert.equal(gone.lines[2].direction, Direction.IN, 'line state stays');
+    assert.equal(gone.lines[2].direction, 'input', 'line state stays');
 
     // A driver that does not take interrupts.
     const noIrq = await openChip(path, { irq: false });
