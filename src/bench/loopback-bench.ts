@@ -12,12 +12,13 @@
 //                             line's eventq buffer, the edge reaches the driver's handler, the
 //                             handler returns (ack: the buffer is re-queued), the device holds it
 //                             again, next toggle. Latency is toggle → handler.
-import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openLoopbackChip } from '../src/compose/loopback-chip.ts';
-import { Direction, IrqType } from '../src/protocol/constants.ts';
+import { openLoopbackChip } from '../compose/loopback-chip.ts';
+import { Direction, IrqType } from '../protocol/constants.ts';
+import { summarize } from './percentiles.ts';
 
-interface Result {
+export interface LoopbackResult {
   scenario: string;
   ops: number;
   seconds: number;
@@ -26,43 +27,17 @@ interface Result {
   p99Us: number;
 }
 
-const DEFAULT_ITERATIONS = 350_000;
-
-const { values } = parseArgs({
-  options: {
-    iterations: { type: 'string', short: 'n' },
-    json: { type: 'boolean', default: false },
-  },
-});
-const iterations = values.iterations === undefined ? DEFAULT_ITERATIONS : Number(values.iterations);
-if (!Number.isInteger(iterations) || iterations < 64) {
-  console.error(`--iterations must be an integer >= 64 (got ${values.iterations})`);
-  process.exit(2);
-}
-
+export const DEFAULT_ITERATIONS = 350_000;
 const now = (): bigint => process.hrtime.bigint();
 
-function percentile(sortedNs: Float64Array, p: number): number {
-  if (sortedNs.length === 0) return NaN;
-  const i = Math.min(sortedNs.length - 1, Math.ceil((p / 100) * sortedNs.length) - 1);
-  return sortedNs[Math.max(0, i)] / 1000;
-}
-
-function result(scenario: string, ops: number, elapsedNs: bigint, latNs: Float64Array): Result {
-  latNs.sort();
+function result(scenario: string, ops: number, elapsedNs: bigint, latUs: readonly number[]): LoopbackResult {
   const seconds = Number(elapsedNs) / 1e9;
-  return {
-    scenario,
-    ops,
-    seconds,
-    opsPerSecond: ops / seconds,
-    p50Us: percentile(latNs, 50),
-    p99Us: percentile(latNs, 99),
-  };
+  const s = summarize(latUs);
+  return { scenario, ops, seconds, opsPerSecond: ops / seconds, p50Us: s.p50, p99Us: s.p99 };
 }
 
 /** `ops` GET_VALUE requests spread over `inFlight` lines, one sequential loop per line. */
-async function getValue(inFlight: number, ops: number): Promise<Result> {
+async function getValue(inFlight: number, ops: number): Promise<LoopbackResult> {
   const { chip, lines } = await openLoopbackChip({ lines: inFlight });
   const d = chip.driver;
   for (let l = 0; l < inFlight; l++) {
@@ -70,7 +45,7 @@ async function getValue(inFlight: number, ops: number): Promise<Result> {
     lines.setInput(l, (l & 1) as 0 | 1);
   }
   const perLine = Math.floor(ops / inFlight);
-  const lat = new Float64Array(perLine * inFlight);
+  const lat = new Array<number>(perLine * inFlight);
   let bad = 0;
   const start = now();
   await Promise.all(
@@ -78,7 +53,7 @@ async function getValue(inFlight: number, ops: number): Promise<Result> {
       for (let i = 0; i < perLine; i++) {
         const t = performance.now();
         if ((await d.getValue(l)) !== (l & 1)) bad++;
-        lat[l * perLine + i] = (performance.now() - t) * 1e6;
+        lat[l * perLine + i] = (performance.now() - t) * 1000;
       }
     }),
   );
@@ -89,11 +64,11 @@ async function getValue(inFlight: number, ops: number): Promise<Result> {
 }
 
 /** Toggle → edge at the driver → ack (re-queue) → device holds the buffer → next toggle. */
-async function irqRoundTrips(ops: number): Promise<Result> {
+async function irqRoundTrips(ops: number): Promise<LoopbackResult> {
   const { chip, lines, device } = await openLoopbackChip({ lines: 1 });
   const d = chip.driver;
   await d.setDirection(0, Direction.IN);
-  const lat = new Float64Array(ops);
+  const lat = new Array<number>(ops);
   let level: 0 | 1 = 0;
   let count = 0;
   let toggledAt = 0;
@@ -111,13 +86,12 @@ async function irqRoundTrips(ops: number): Promise<Result> {
     waitingForArm = false;
     queueMicrotask(toggle);
   });
-  let start = 0n;
   await d.enableIrq(0, IrqType.EDGE_BOTH, () => {
-    lat[count] = (performance.now() - toggledAt) * 1e6;
+    lat[count] = (performance.now() - toggledAt) * 1000;
     if (++count === ops) finish();
     else waitingForArm = true;
   });
-  start = now();
+  const start = now();
   await done;
   const elapsed = now() - start;
   const counters = device.snapshot()[0].counters;
@@ -127,22 +101,17 @@ async function irqRoundTrips(ops: number): Promise<Result> {
   return result('IRQ round trip (edge → handler → ack)', ops, elapsed, lat);
 }
 
-async function main(): Promise<void> {
-  // Warm-up (JIT), not reported.
-  await getValue(1, 2000);
-  await getValue(64, 2000);
-  await irqRoundTrips(2000);
-
-  const results = [
-    await getValue(1, iterations),
-    await getValue(64, iterations),
-    await irqRoundTrips(iterations),
-  ];
-
-  if (values.json) {
-    console.log(JSON.stringify({ node: process.version, iterations, results }, null, 2));
-    return;
+/** The three scenarios, `iterations` operations each, after a warm-up (JIT) that is not reported. */
+export async function loopbackBench(iterations: number, warmup = 2000): Promise<LoopbackResult[]> {
+  if (warmup > 0) {
+    await getValue(1, warmup);
+    await getValue(64, Math.max(64, warmup));
+    await irqRoundTrips(warmup);
   }
+  return [await getValue(1, iterations), await getValue(64, iterations), await irqRoundTrips(iterations)];
+}
+
+export function formatLoopback(results: readonly LoopbackResult[], iterations: number): string {
   const rows = results.map((r) => [
     r.scenario,
     String(r.ops),
@@ -155,10 +124,32 @@ async function main(): Promise<void> {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(`vgpio loopback bench (node ${process.version}, ${iterations} iterations per scenario)`);
-  console.log(fmt(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(fmt(r));
+  return [
+    `vgpio loopback bench (node ${process.version}, ${iterations} iterations per scenario)`,
+    fmt(head),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(fmt),
+    '',
+  ].join('\n');
 }
 
-await main();
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { iterations: { type: 'string', short: 'n' }, json: { type: 'boolean', default: false } },
+  });
+  const iterations = values.iterations === undefined ? DEFAULT_ITERATIONS : Number(values.iterations);
+  if (!Number.isInteger(iterations) || iterations < 64) {
+    process.stderr.write(`--iterations must be an integer >= 64 (got ${values.iterations})\n`);
+    return 2;
+  }
+  const results = await loopbackBench(iterations);
+  process.stdout.write(
+    values.json
+      ? JSON.stringify({ node: process.version, iterations, results }, null, 2) + '\n'
+      : formatLoopback(results, iterations),
+  );
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  process.exitCode = await main();
