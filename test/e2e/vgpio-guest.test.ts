@@ -10,10 +10,31 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src/control/control-client.ts';
-import type { ControlReply, DeviceStatus } from '../../src/control/control-protocol.ts';
+import type { ControlReply, DeviceStatus, LineStatus } from '../../src/control/control-protocol.ts';
 import type { LineSnapshot } from '../../src/device/gpio-device.ts';
 import { Direction, IrqType } from '../../src/protocol/constants.ts';
 import { GuestVm, tryLoadGuestEnv, type QemuFlavor } from './guest/guest-vm.ts';
+
+/** A status line (names: control protocol v1) in the model's codes, which these checks compare. */
+const asSnapshot = (l: LineStatus): LineSnapshot => ({
+  line: l.line,
+  name: l.name,
+  direction: ({ none: Direction.NONE, output: Direction.OUT, input: Direction.IN } as const)[l.direction],
+  value: l.level === 'high' ? 1 : 0,
+  irqType: (
+    {
+      none: IrqType.NONE,
+      rising: IrqType.EDGE_RISING,
+      falling: IrqType.EDGE_FALLING,
+      both: IrqType.EDGE_BOTH,
+      'level-high': IrqType.LEVEL_HIGH,
+      'level-low': IrqType.LEVEL_LOW,
+    } as const
+  )[l.edge],
+  armed: l.armed,
+  latched: l.latched,
+  counters: l.counters,
+});
 
 const env = await tryLoadGuestEnv();
 const skip = env ? false : 'guest cache missing: run test/e2e/guest/build-guest.sh';
@@ -212,7 +233,7 @@ class Rig {
   }
 
   async line(n: number): Promise<LineSnapshot> {
-    return (await this.status()).lines[n];
+    return asSnapshot((await this.status()).lines[n]);
   }
 
   async input(line: number, value: 0 | 1): Promise<void> {
@@ -244,7 +265,7 @@ class Rig {
     for (;;) {
       const r = await vgpio('status', this.socket, '--json');
       assert.equal(r.code, 0, r.stderr);
-      const l = (JSON.parse(r.stdout) as DeviceStatus).lines[n];
+      const l = asSnapshot((JSON.parse(r.stdout) as DeviceStatus).lines[n]);
       if (l.armed) return l;
       if (performance.now() > deadline)
         throw new Error(
@@ -420,6 +441,7 @@ describe('vgpio serving a Linux guest under QEMU 10 (interrupts)', { timeout: 30
         for (const l of lines)
           assert.deepEqual(await rig.output(l), {
             ok: false,
+            code: 'not-output',
             error: `line ${l} is not an output (direction none)`,
           });
       }
@@ -579,7 +601,11 @@ describe('vgpio serving a Linux guest under QEMU 7.2 (no interrupts)', { timeout
       assert.deepEqual(await rig.output(0), { ok: true, value: 0 });
       assert.deepEqual(await rig.output(5), { ok: true, value: 1 });
       await killAndWaitReleased(rig, pid2, 0);
-      assert.deepEqual(await rig.output(0), { ok: false, error: 'line 0 is not an output (direction none)' });
+      assert.deepEqual(await rig.output(0), {
+        ok: false,
+        code: 'not-output',
+        error: 'line 0 is not an output (direction none)',
+      });
 
       // Host → guest.
       await rig.input(1, 1);
@@ -646,10 +672,10 @@ describe('QEMU killed and started again against the same daemon', { timeout: 300
 
       const status = await rig.status();
       assert.equal(status.connected, false);
-      const [l0, l1, l2, l3] = status.lines;
+      const [l0, l1, l2, l3] = status.lines.map(asSnapshot);
       assert.deepEqual([l0.direction, l0.value], [Direction.OUT, 1], 'line 0 still driven');
       assert.deepEqual([l1.value, l2.value, l3.value], [1, 0, 1], 'input levels kept');
-      const mon = status.lines[monitorLine];
+      const mon = asSnapshot(status.lines[monitorLine]);
       assert.deepEqual(
         { irqType: mon.irqType, armed: mon.armed, latched: mon.latched },
         { irqType: IrqType.NONE, armed: false, latched: false },
@@ -676,7 +702,7 @@ describe('QEMU killed and started again against the same daemon', { timeout: 300
       assert.equal(st.code, 0, st.stderr);
       const status = JSON.parse(st.stdout) as DeviceStatus;
       assert.equal(status.connected, true);
-      assert.deepEqual([status.lines[0].direction, status.lines[0].value], [Direction.OUT, 1]);
+      assert.deepEqual([status.lines[0].direction, status.lines[0].level], ['output', 'high']);
       const info = await vm.run(`gpioinfo ${CHIP}`);
       assert.match(info.out, /^gpiochip0 - 8 lines:\n\tline +0: +"led" +unused +output /);
       assert.deepEqual(await gpioget(vm, [1, 2, 3]), [1, 0, 1]);
@@ -699,7 +725,11 @@ describe('QEMU killed and started again against the same daemon', { timeout: 300
       assert.deepEqual(await vm.run(`gpioset ${CHIP} 0=0`), { out: '', code: 0 });
       const l0 = await rig.line(0);
       assert.deepEqual([l0.direction, l0.value], [Direction.NONE, 0]);
-      assert.deepEqual(await rig.output(0), { ok: false, error: 'line 0 is not an output (direction none)' });
+      assert.deepEqual(await rig.output(0), {
+        ok: false,
+        code: 'not-output',
+        error: 'line 0 is not an output (direction none)',
+      });
       assert.equal(rig.daemon.running, true);
       assert.doesNotMatch(rig.daemon.log, / (WARN|ERROR) /);
     }),
