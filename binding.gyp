@@ -2,7 +2,15 @@
   "targets": [
     {
       "target_name": "vgpio_native",
-      "sources": ["native/vgpio_native.c"],
+      "sources": [
+        "native/module.c",
+        "native/napi.c",
+        "native/sockets.c",
+        "native/fds.c",
+        "native/memory.c",
+        "native/poller.c",
+        "native/affinity.c"
+      ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "cflags_c": ["-std=gnu11"],

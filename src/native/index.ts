@@ -1,7 +1,8 @@
 /**
- * Typed wrapper around the `vgpio_native` N-API addon (native/vgpio_native.c),
- * a thin Linux OS shim: AF_UNIX sockets with SCM_RIGHTS, eventfd, memfd/mmap,
- * ioctl, CPU affinity and a libuv fd poller. No protocol logic lives here.
+ * Typed wrapper around the `vgpio_native` N-API addon (native/*.c),
+ * a thin Linux OS shim: AF_UNIX sockets with SCM_RIGHTS and peer credentials, eventfds that never
+ * block, memfd/seals/mmap with a SIGBUS guard, CPU affinity and a libuv fd poller. No protocol
+ * logic lives here.
  *
  * Conventions:
  * - A failing system call throws a {@link SyscallError}: `code` is the errno name
@@ -106,18 +107,18 @@ interface NativeBinding {
   peerCredentials(fd: number): PeerCredentials;
   sendMsg(fd: number, data: Uint8Array, fds?: readonly number[]): number | null;
   recvMsg(fd: number, maxBytes: number, maxFds?: number): RecvMsgResult | null;
-  readFd(fd: number, maxBytes: number): Buffer | null;
-  writeFd(fd: number, data: Uint8Array): number | null;
   closeFd(fd: number): void;
   setNonBlocking(fd: number, on: boolean): void;
   eventfd(initval: number, nonblock?: boolean, semaphore?: boolean): number;
   eventfdRead(fd: number): bigint | null;
   eventfdWrite(fd: number, value?: bigint): boolean;
-  memfdCreate(name: string, size: number): number;
+  memfdCreate(name: string, size: number, seals?: readonly FdSeal[]): number;
   fdSize(fd: number): number;
+  fdSeals(fd: number): FdSeal[] | null;
   mmap(fd: number, length: number, offset: number, writable?: boolean): ArrayBuffer;
   munmap(buf: ArrayBuffer): void;
-  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  mappingFaulted(buf: ArrayBuffer): boolean;
+  faultCounter(): ArrayBuffer;
   getCpu(): number;
   setAffinity(cpus: readonly number[]): void;
   getAffinity(): number[];
@@ -187,16 +188,6 @@ export function recvMsg(fd: number, maxBytes: number, maxFds?: number): RecvMsgR
 
 // ---- plain descriptors -----------------------------------------------------------------------
 
-/** read(2) up to maxBytes (>= 1); null on EAGAIN; empty Buffer on EOF. */
-export function readFd(fd: number, maxBytes: number): Buffer | null {
-  return binding.readFd(fd, maxBytes);
-}
-
-/** write(2); returns bytes written or null on EAGAIN. */
-export function writeFd(fd: number, data: Uint8Array): number | null {
-  return binding.writeFd(fd, data);
-}
-
 /**
  * close(2); throws 'EBADF' for an invalid descriptor, and 'EBUSY' (without closing) while a
  * started {@link FdPoller} watches `fd` — libuv would otherwise keep a stale watcher for the
@@ -240,7 +231,7 @@ export function eventfdRead(fd: number): bigint | null {
  * Add `value` to the counter; false when that would block (the counter cannot take `value`
  * without passing 2^64 - 2). Never blocks, whatever the fd's O_NONBLOCK flag and whatever a peer
  * does concurrently: poll(POLLOUT) first, then the write under a thread-directed 5 ms timer whose
- * signal interrupts a write that went to sleep (native/vgpio_native.c explains the race it closes).
+ * signal interrupts a write that went to sleep (native/fds.c explains the race it closes).
  * Cost: about 3 us per call where a bare write(2) takes 1 us; at worst it returns false after
  * 5-10 ms, only when a peer refills the counter between the poll and the write.
  */
@@ -283,9 +274,16 @@ function isErrnoException(e: unknown): e is NodeJS.ErrnoException {
 
 // ---- memfd / mmap --------------------------------------------------------------------------
 
-/** memfd_create(name, MFD_CLOEXEC) + ftruncate(size). */
-export function memfdCreate(name: string, size: number): number {
-  return binding.memfdCreate(name, size);
+/** File seals (fcntl F_ADD_SEALS / F_GET_SEALS), by name. */
+export type FdSeal = 'seal' | 'shrink' | 'grow' | 'write' | 'future-write';
+
+/**
+ * memfd_create(name, MFD_CLOEXEC) + ftruncate(size). With `seals`, the memfd is created with
+ * MFD_ALLOW_SEALING and gets those seals after the ftruncate (QEMU's memfd backend seals guest
+ * memory against 'shrink' and 'grow'; `[]` allows sealing later).
+ */
+export function memfdCreate(name: string, size: number, seals?: readonly FdSeal[]): number {
+  return binding.memfdCreate(name, size, seals);
 }
 
 /** fstat(2) st_size, e.g. to check that an mmap range fits the file. */
@@ -294,11 +292,27 @@ export function fdSize(fd: number): number {
 }
 
 /**
+ * The seals of `fd` (fcntl F_GET_SEALS), or null for a file that cannot carry seals (a regular
+ * file; a memfd created without MFD_ALLOW_SEALING reports ['seal']). A region whose memfd is
+ * sealed against 'shrink' can never raise SIGBUS through truncation.
+ */
+export function fdSeals(fd: number): FdSeal[] | null {
+  return binding.fdSeals(fd);
+}
+
+/**
  * mmap(MAP_SHARED, PROT_READ | PROT_WRITE-if-writable) returned as an external ArrayBuffer.
  * `length` must be > 0 and `offset` page-aligned ('EINVAL' otherwise); Node 20 limits
- * `length` to 4 GiB (RangeError beyond). Touching pages beyond the end of the file
- * raises SIGBUS, so check {@link fdSize} first. Unmapped by {@link munmap} or, failing
- * that, when the ArrayBuffer is garbage-collected.
+ * `length` to 4 GiB (RangeError beyond). Unmapped by {@link munmap} or, failing that, when
+ * the ArrayBuffer is garbage-collected.
+ *
+ * Every mapping is guarded against SIGBUS: if the file shrinks under it (a front-end's
+ * ftruncate of guest memory), touching a page past the new end does not kill the process.
+ * The addon's SIGBUS handler maps zero pages from that page to the end of the mapping (reads
+ * then give 0, writes are lost), marks the mapping ({@link mappingFaulted}) and counts the
+ * fault ({@link mappingFaults}). Check after each batch of accesses and drop what the mapping
+ * serves: its contents are no longer the file's. Faults anywhere else still kill the process
+ * (native/memory.c has the trade-offs). Throws 'ENOSPC' beyond 65536 live mappings.
  */
 export function mmap(fd: number, length: number, offset: number, writable = true): ArrayBuffer {
   return binding.mmap(fd, length, offset, writable);
@@ -312,16 +326,22 @@ export function munmap(buf: ArrayBuffer): void {
   binding.munmap(buf);
 }
 
-// ---- ioctl / CPU ---------------------------------------------------------------------------
+/**
+ * True once a SIGBUS inside `buf` (returned by {@link mmap}) was survived. Throws 'EALREADY' once
+ * unmapped. One native call: look at {@link mappingFaults} first, which costs none.
+ */
+export function mappingFaulted(buf: ArrayBuffer): boolean {
+  return binding.mappingFaulted(buf);
+}
 
 /**
- * ioctl(fd, request, pointer-to-arg-bytes); `arg` is read and written in place. Returns the
- * (non-negative) result. For _IOC-encoded requests `arg` must be at least _IOC_SIZE(request)
- * bytes (RangeError otherwise); legacy requests such as FIONREAD are not checked.
+ * A live cell: `mappingFaults[0]` is the number of SIGBUS faults survived inside mappings of
+ * this process (all threads), written by the signal handler. Compare `Atomics.load(mappingFaults,
+ * 0)` with the value seen last to learn at no cost whether any mapping faulted since.
  */
-export function ioctl(fd: number, request: number, arg: Uint8Array): number {
-  return binding.ioctl(fd, request, arg);
-}
+export const mappingFaults: Int32Array = new Int32Array(binding.faultCounter());
+
+// ---- CPU ---------------------------------------------------------------------------------
 
 /** sched_getcpu(): the CPU the calling (main JS) thread is running on. */
 export function getCpu(): number {

@@ -1,10 +1,26 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { closeFd, fdSize, isSyscallError, memfdCreate, mmap, munmap } from '../../src/native/index.ts';
+import {
+  closeFd,
+  fdSeals,
+  fdSize,
+  isSyscallError,
+  mappingFaulted,
+  mappingFaults,
+  memfdCreate,
+  mmap,
+  munmap,
+  type FdSeal,
+} from '../../src/native/index.ts';
+
+const nativeModule = fileURLToPath(new URL('../../src/native/index.ts', import.meta.url));
 
 const PAGE = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
 
@@ -118,13 +134,12 @@ describe('memfd + mmap', () => {
     }
   });
 
-  it('maps a range beyond the end of the file (not touched: SIGBUS)', () => {
+  it('maps a range beyond the end of the file (the SIGBUS guard tests touch it)', () => {
     const fd = memfdCreate(uniqueName('beyond'), PAGE);
     try {
       const buf = mmap(fd, 4 * PAGE, 0);
       assert.equal(buf.byteLength, 4 * PAGE);
       assert.equal(fdSize(fd), PAGE);
-      assert.ok(fdSize(fd) < buf.byteLength, 'callers must check fdSize before touching the tail');
       new Uint8Array(buf, 0, PAGE)[0] = 1; // the part inside the file is fine
       munmap(buf);
     } finally {
@@ -188,5 +203,131 @@ describe('memfd + mmap', () => {
     const fd = memfdCreate('', 0);
     assert.equal(fdSize(fd), 0);
     closeFd(fd);
+  });
+});
+
+describe('seals', () => {
+  it('memfdCreate seals on request and fdSeals reports them', () => {
+    const plain = memfdCreate(uniqueName('plain'), PAGE);
+    const sealed = memfdCreate(uniqueName('sealed'), 2 * PAGE, ['shrink', 'grow']);
+    const sealable = memfdCreate(uniqueName('sealable'), PAGE, []);
+    const dir = mkdtempSync(join(tmpdir(), 'vgpio-seals-'));
+    const file = openSync(join(dir, 'regular'), 'w+');
+    try {
+      assert.deepEqual(fdSeals(plain), ['seal'], 'no MFD_ALLOW_SEALING: sealed against sealing');
+      assert.deepEqual(fdSeals(sealed), ['shrink', 'grow']);
+      assert.equal(fdSize(sealed), 2 * PAGE, 'sealed after the ftruncate');
+      assert.throws(() => ftruncateSync(sealed, 0), { code: 'EPERM' });
+      assert.throws(() => ftruncateSync(sealed, 4 * PAGE), { code: 'EPERM' });
+      assert.deepEqual(fdSeals(sealable), []);
+      assert.equal(fdSeals(file), null, 'a regular file carries no seals');
+      assert.throws(() => memfdCreate('x', PAGE, ['tight' as FdSeal]), { name: 'RangeError' });
+      assert.throws(() => memfdCreate('x', PAGE, 'shrink' as unknown as FdSeal[]), { name: 'TypeError' });
+      assert.throws(
+        () => fdSeals(-1),
+        (err: unknown) => isSyscallError(err, 'EBADF') && err.syscall === 'fcntl',
+      );
+    } finally {
+      [plain, sealed, sealable].forEach(closeFd);
+      closeSync(file);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SIGBUS guard', () => {
+  const faults = (): number => Atomics.load(mappingFaults, 0);
+
+  it('a memfd truncated under a mapping: the process lives, the mapping is flagged, reads give zeros', () => {
+    const fd = memfdCreate(uniqueName('shrink'), 4 * PAGE);
+    const buf = mmap(fd, 4 * PAGE, 0);
+    const other = mmap(fd, PAGE, 0);
+    try {
+      const bytes = new Uint8Array(buf);
+      for (let p = 0; p < 4; p++) bytes[p * PAGE + 5] = 0xa0 + p;
+      const before = faults();
+      assert.equal(mappingFaulted(buf), false);
+
+      ftruncateSync(fd, PAGE); // keep the first page only
+      assert.equal(bytes[2 * PAGE + 5], 0, 'a read past the new end gives 0, it does not kill');
+      assert.equal(mappingFaulted(buf), true);
+      assert.equal(mappingFaulted(other), false, 'a mapping that did not fault is not flagged');
+      assert.equal(faults(), before + 1);
+      // Everything from the faulting page on now reads as zeros, without further faults.
+      assert.equal(bytes[3 * PAGE + 5], 0);
+      let sum = 0;
+      for (let i = 2 * PAGE; i < 4 * PAGE; i++) sum += bytes[i];
+      assert.equal(sum, 0);
+      assert.equal(faults(), before + 1);
+      // The page before it is still beyond the end: a second fault, also survived.
+      assert.equal(bytes[PAGE + 5], 0);
+      assert.equal(faults(), before + 2);
+      // Writes there go to private zero pages; the first page is still the file's.
+      new DataView(buf).setUint32(3 * PAGE, 0xfeedf00d, true);
+      assert.equal(bytes[5], 0xa0);
+      new Uint8Array(other)[6] = 0x77;
+      assert.equal(bytes[6], 0x77, 'the page inside the file is still shared');
+      assert.equal(fdSize(fd), PAGE, 'the file did not grow back');
+
+      munmap(buf);
+      assert.throws(() => mappingFaulted(buf), { code: 'EALREADY' });
+      assert.throws(() => mappingFaulted(new ArrayBuffer(8)), { name: 'TypeError' });
+    } finally {
+      munmap(other);
+      closeFd(fd);
+    }
+  });
+
+  it('truncated to 0: reads and writes from optimized code through typed arrays survive', () => {
+    const fd = memfdCreate(uniqueName('zero'), 16 * PAGE);
+    const buf = mmap(fd, 16 * PAGE, 0);
+    try {
+      const words = new Uint32Array(buf);
+      words.fill(0x01010101);
+      const sum = (): number => {
+        let s = 0;
+        for (let i = 0; i < words.length; i++) s += words[i];
+        return s;
+      };
+      for (let r = 0; r < 20; r++) assert.equal(sum(), words.length * 0x01010101); // warm up the JIT
+      ftruncateSync(fd, 0);
+      assert.equal(sum(), 0);
+      words.fill(7);
+      assert.equal(words[words.length - 1], 7);
+      assert.equal(mappingFaulted(buf), true);
+    } finally {
+      munmap(buf);
+      closeFd(fd);
+    }
+  });
+
+  const runChild = (body: string): { signal: string | null; status: number | null; stdout: string } => {
+    const script = `import { memfdCreate, mmap } from ${JSON.stringify(nativeModule)};
+      import { ftruncateSync } from 'node:fs';
+      ${body}`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    return { signal: r.signal, status: r.status, stdout: r.stdout };
+  };
+
+  it('a SIGBUS outside our mappings still kills the process, even after one was survived', () => {
+    const r = runChild(`
+      const fd = memfdCreate('child', 4096);
+      const bytes = new Uint8Array(mmap(fd, 4096, 0)); // installs the guard
+      ftruncateSync(fd, 0);
+      process.stdout.write('read ' + bytes[100] + '\\n');
+      process.kill(process.pid, 'SIGBUS');
+      setTimeout(() => process.stdout.write('still alive\\n'), 2000);`);
+    assert.equal(r.stdout, 'read 0\n');
+    assert.equal(r.signal, 'SIGBUS');
+  });
+
+  it('a child that never mmaps is not affected (the default action stays)', () => {
+    const r = runChild(`memfdCreate('child', 4096); process.kill(process.pid, 'SIGBUS');
+      setTimeout(() => process.stdout.write('still alive\\n'), 2000);`);
+    assert.equal(r.signal, 'SIGBUS');
+    assert.equal(r.stdout, '');
   });
 });
