@@ -34,6 +34,7 @@ const LAYER_PATHS: ReadonlyArray<readonly [string, string]> = [
   ['src/driver/', 'driver'],
   ['src/transports/', 'transports'],
   ['src/compose/', 'compose'],
+  ['src/hostchip/', 'hostchip'],
   ['src/daemon/', 'daemon'],
   ['src/control/', 'control'],
   ['src/conformance/', 'conformance'],
@@ -45,7 +46,7 @@ const LAYER_PATHS: ReadonlyArray<readonly [string, string]> = [
 
 const BASE = ['virtio-base'];
 const CORE = ['protocol', 'virtqueue', 'virtio', 'log', ...BASE];
-const BELOW_SURFACES = [...CORE, 'native', 'device', 'driver', 'transports', 'compose'];
+const BELOW_SURFACES = [...CORE, 'native', 'device', 'driver', 'transports', 'compose', 'hostchip'];
 const SURFACES = ['daemon', 'control', 'conformance', 'bench', 'trace', 'dashboard', 'cli'];
 
 /** What each layer may import besides itself. Files directly in src/ are entry points: anything. */
@@ -61,6 +62,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   // Transports move rings, memory and notifications; they never see a GPIO message.
   transports: ['virtqueue', 'virtio', 'log', 'native', ...BASE],
   compose: ['device', 'driver', 'transports', ...CORE],
+  // A line backend over the host's GPIO character device: implements device's LineBackend.
+  hostchip: ['device', 'native', ...CORE],
   ...Object.fromEntries(SURFACES.map((s) => [s, [...BELOW_SURFACES, ...SURFACES]])),
 };
 
