@@ -1,0 +1,69 @@
+// A second `vgpio serve` never takes over a live daemon's sockets (device or control): it exits
+// non-zero naming the live daemon's pid, and the first daemon keeps serving. Sockets left by a
+// killed daemon are stale and are taken.
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { ControlClient } from '../../src/control/control-client.ts';
+import { openChip, tempDir } from '../transports/vhost-user/harness.ts';
+import { runCli, startDaemon, type Daemon } from './daemon-harness.ts';
+
+async function ngpio(path: string): Promise<number> {
+  const c = await ControlClient.connect(path);
+  try {
+    const r = await c.request({ op: 'status' });
+    assert.ok(r.ok && r.status, JSON.stringify(r));
+    return r.status.ngpio;
+  } finally {
+    c.close();
+  }
+}
+
+describe('vgpio serve on a path in use (child processes)', { timeout: 90_000 }, () => {
+  const tmp = tempDir();
+  const daemons: Daemon[] = [];
+  after(async () => {
+    await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
+    tmp.cleanup();
+  });
+
+  test('a live device socket: refused with the pid, exit 1; the first daemon still serves', async () => {
+    const path = `${tmp.dir}/live.sock`;
+    const first = await startDaemon(['--socket', path, '--lines', '3']);
+    daemons.push(first);
+    const r = await runCli(['serve', '--socket', path, '--lines', '5']);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(`ERROR cannot start error="${path} is in use by pid ${first.child.pid}"`),
+    );
+    assert.equal(first.exit, null);
+    assert.equal(await ngpio(path), 3);
+    const chip = await openChip(path);
+    assert.equal(chip.driver.ngpio, 3);
+    await chip.close();
+  });
+
+  test('a live control socket: refused, and the second device socket is not left behind', async () => {
+    const path = `${tmp.dir}/ctl-owner.sock`;
+    const first = await startDaemon(['--socket', path, '--lines', '2']);
+    daemons.push(first);
+    const other = `${tmp.dir}/other.sock`;
+    const r = await runCli(['serve', '--socket', other, '--control', `${path}.ctl`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`"${path}\\.ctl is in use by pid ${first.child.pid}"`));
+    assert.equal(existsSync(other), false);
+    assert.equal(await ngpio(path), 2);
+  });
+
+  test('sockets left by a killed daemon are stale: the next daemon removes and serves them', async () => {
+    const path = `${tmp.dir}/stale.sock`;
+    const dead = await startDaemon(['--socket', path, '--lines', '1']);
+    await dead.stop('SIGKILL');
+    assert.equal(lstatSync(path).isSocket(), true, 'SIGKILL leaves the socket file');
+    assert.equal(lstatSync(`${path}.ctl`).isSocket(), true);
+    const next = await startDaemon(['--socket', path, '--lines', '4']);
+    daemons.push(next);
+    assert.equal(await ngpio(path), 4);
+  });
+});
