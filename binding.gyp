@@ -9,7 +9,8 @@
         "native/fds.c",
         "native/memory.c",
         "native/poller.c",
-        "native/affinity.c"
+        "native/affinity.c",
+        "native/chardev.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-O2"],

@@ -38,6 +38,8 @@ NAPI_MODULE_INIT() {
       FN("getCpu", js_get_cpu),
       FN("setAffinity", js_set_affinity),
       FN("getAffinity", js_get_affinity),
+      FN("ioctl", js_ioctl),
+      FN("readFd", js_read_fd),
   };
   if (!poller_init(env, exports)) return NULL;
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));

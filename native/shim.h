@@ -11,6 +11,7 @@
  *   memory.c   memfd, seals, mmap/munmap, the SIGBUS guard
  *   poller.c   FdPoller (uv_poll_t) and the per-environment state
  *   affinity.c CPU placement
+ *   chardev.c  ioctl and non-blocking read (the GPIO character device)
  *
  * Conventions
  *  - Every failing system call throws an Error with
@@ -127,5 +128,7 @@ EXPORT(js_fault_counter);
 EXPORT(js_get_cpu);
 EXPORT(js_set_affinity);
 EXPORT(js_get_affinity);
+EXPORT(js_ioctl);
+EXPORT(js_read_fd);
 
 #endif

@@ -122,6 +122,8 @@ interface NativeBinding {
   getCpu(): number;
   setAffinity(cpus: readonly number[]): void;
   getAffinity(): number[];
+  ioctl(fd: number, request: number, arg: ArrayBufferView): number;
+  readFd(fd: number, buffer: ArrayBufferView): number | null;
   FdPoller: FdPollerConstructor;
 }
 
@@ -356,6 +358,22 @@ export function setAffinity(cpus: readonly number[]): void {
 /** sched_getaffinity(0): the calling thread's allowed CPUs, ascending. */
 export function getAffinity(): number[] {
   return binding.getAffinity();
+}
+
+// ---- character devices ---------------------------------------------------------------------
+
+/**
+ * ioctl(fd, request, arg): the kernel reads and writes `arg` in place; returns the call's
+ * (non-negative) result. For an _IOC-encoded request, `arg` must hold at least _IOC_SIZE(request)
+ * bytes (RangeError otherwise). Used for the GPIO character device (src/hostchip).
+ */
+export function ioctl(fd: number, request: number, arg: ArrayBufferView): number {
+  return binding.ioctl(fd, request, arg);
+}
+
+/** read(2) into `buffer`: the byte count (0 at end of file), or null on EAGAIN. */
+export function readFd(fd: number, buffer: ArrayBufferView): number | null {
+  return binding.readFd(fd, buffer);
 }
 
 // ---- poller --------------------------------------------------------------------------------
