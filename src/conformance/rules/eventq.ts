@@ -9,6 +9,7 @@ import {
   call,
   checkReply,
   checkUsedLength,
+  disable,
   drive,
   enable,
   expectNoInterrupt,
@@ -41,7 +42,7 @@ export const irqTypes: Rule = {
       const r = await call(ctx, p, MessageType.SET_IRQ_TYPE, LINE, t);
       if (r.status === Status.OK) {
         accepted.push(irqTypeName(t));
-        await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+        await disable(ctx, p);
       }
     }
     return `accepts ${accepted.join(', ') || 'none'}`;
@@ -111,7 +112,7 @@ export const irqSecondBuffer: Rule = {
       : 'both held';
     if (early?.data[0] === IrqStatus.VALID) fail('VALID with no edge');
     await ok(ctx, p, MessageType.GET_DIRECTION, LINE);
-    await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+    await disable(ctx, p);
     const both = await within(Promise.all([a, b]), ctx.replyMs);
     if (!both) return fail('after disable, not every buffer came back');
     if (both.some((c) => c.data[0] !== IrqStatus.INVALID)) fail('a buffer came back VALID');
@@ -129,7 +130,7 @@ export const irqNoValidDisabled: Rule = {
   async run(ctx) {
     const p = await armedLine(ctx, IrqType.EDGE_BOTH, 0);
     const buf = p.eventBuffer(LINE);
-    await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+    await disable(ctx, p);
     await drive(ctx, LINE, 1);
     await drive(ctx, LINE, 0);
     const c = await within(buf, ctx.replyMs);

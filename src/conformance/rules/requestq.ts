@@ -4,7 +4,7 @@ import { Direction, Feature, IrqType, MessageType, Status } from '../../protocol
 import type { Completion } from '../probe.ts';
 import { within } from '../probe.ts';
 import { fail, type Rule } from '../rule.ts';
-import { LINE, S, call, drive, enable, err, expectNoInterrupt, input, ok } from './rule-steps.ts';
+import { LINE, S, call, drive, enable, err, expectNoInterrupt, input, ok, release } from './rule-steps.ts';
 
 /** Where "ERR on failure" is written: the message flow, in lowercase, outside the normative lists. */
 const ERR_ON_FAILURE = '"status must be set to ... ERR on failure" (message flow: descriptive)';
@@ -94,7 +94,7 @@ export const setValueBeforeOut: Rule = {
       const got = await ok(ctx, p, MessageType.GET_VALUE, LINE);
       if (got !== v) fail(`SET_VALUE ${v}, then OUT: GET_VALUE reads ${got}`);
     }
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     return 'values 1 and 0';
   },
 };
@@ -114,7 +114,7 @@ export const setValueOnOutput: Rule = {
       const got = await ok(ctx, p, MessageType.GET_VALUE, LINE);
       if (got !== v) fail(`SET_VALUE ${v} on an output: GET_VALUE reads ${got}`);
     }
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     return '1, 0, 1 read back';
   },
 };
@@ -127,13 +127,13 @@ export const setDirectionOutFirst: Rule = {
   title: 'OUT before any SET_VALUE: accepting or refusing are both allowed',
   async run(ctx) {
     const p = await ctx.open();
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     const r = await call(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.OUT);
     const what =
       r.status === Status.OK
         ? `accepted, drives ${await ok(ctx, p, MessageType.GET_VALUE, LINE)}`
         : 'refused';
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     return what;
   },
 };
@@ -148,7 +148,7 @@ export const directionNoneReset: Rule = {
     const p = await ctx.open();
     await ok(ctx, p, MessageType.SET_VALUE, LINE, 1);
     await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.OUT);
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     const d = await ok(ctx, p, MessageType.GET_DIRECTION, LINE);
     if (d !== Direction.NONE) fail(`GET_DIRECTION reads ${d} after NONE`);
     if (!p.has(Feature.GPIO_F_IRQ) || !ctx.drive) return 'direction NONE';
@@ -156,7 +156,7 @@ export const directionNoneReset: Rule = {
     await input(ctx, p);
     await enable(ctx, p, IrqType.EDGE_RISING);
     const buf = p.eventBuffer(LINE);
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     await drive(ctx, LINE, 1);
     await expectNoInterrupt(ctx, buf, 'edge after SET_DIRECTION NONE');
     await drive(ctx, LINE, 0);
@@ -194,7 +194,7 @@ export const orderSameLine: Rule = {
         if (type === MessageType.GET_VALUE && c.data[1] !== v)
           fail(`GET_VALUE #${i} read ${c.data[1]}, expected ${v}`);
       });
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     return `16 interleaved SET_VALUE/GET_VALUE in flight at once${readsBack ? '' : ' (completion order only)'}`;
   },
 };

@@ -3,7 +3,7 @@
 import { Direction, MessageType, Status } from '../../protocol/constants.ts';
 import { within } from '../probe.ts';
 import { fail, warn, type Rule } from '../rule.ts';
-import { LINE, call, ok } from './rule-steps.ts';
+import { LINE, call, ok, release } from './rule-steps.ts';
 
 const FRAMING = '"The device MUST NOT make assumptions about the particular arrangement of descriptors"';
 
@@ -21,7 +21,7 @@ export const layoutSplit: Rule = {
     const d = await ok(ctx, p, MessageType.GET_DIRECTION, LINE, 0, { split: [2, 2, 4], writable: [1, 1] });
     if (d !== Direction.OUT) fail(`GET_DIRECTION read ${d} after a split SET_DIRECTION OUT`);
     await ok(ctx, p, MessageType.GET_VALUE, LINE, 0, { split: [2, 6], writable: [1, 1] });
-    await ok(ctx, p, MessageType.SET_DIRECTION, LINE, Direction.NONE);
+    await release(ctx, p);
     return 'split [2,2,4] + [1,1], [3,5] + [2] and [2,6] + [1,1]';
   },
 };

@@ -5,9 +5,9 @@ import {
   IrqStatus,
   MessageType,
   Status,
+  IrqType,
   irqTypeName,
   messageTypeName,
-  type IrqType,
 } from '../../protocol/constants.ts';
 import type { Completion, Probe, RequestShape } from '../probe.ts';
 import { within } from '../probe.ts';
@@ -98,6 +98,14 @@ export async function err(
 
 export const input = (ctx: RuleContext, p: Probe, line = LINE) =>
   ok(ctx, p, MessageType.SET_DIRECTION, line, Direction.IN);
+
+/** SET_DIRECTION NONE: the line is released (and its state discarded). */
+export const release = (ctx: RuleContext, p: Probe, line = LINE) =>
+  ok(ctx, p, MessageType.SET_DIRECTION, line, Direction.NONE);
+
+/** SET_IRQ_TYPE NONE: the interrupt is disabled. */
+export const disable = (ctx: RuleContext, p: Probe, line = LINE) =>
+  ok(ctx, p, MessageType.SET_IRQ_TYPE, line, IrqType.NONE);
 
 /** Enables the interrupt; a device that refuses the type makes the rule SKIP (types are its choice). */
 export async function enable(ctx: RuleContext, p: Probe, type: IrqType, line = LINE): Promise<void> {

@@ -1,9 +1,9 @@
 // Edge and level triggers: delivery, filtering, latching while masked (virtio 1.2 §5.18.6.6,
 // §5.18.6.9, §5.18.7.1).
-import { IrqStatus, IrqType, MessageType } from '../../protocol/constants.ts';
+import { IrqStatus, IrqType } from '../../protocol/constants.ts';
 import { within } from '../probe.ts';
 import { warn, type Rule } from '../rule.ts';
-import { LINE, S, armedLine, drive, enable, expectNoInterrupt, expectReturn, ok } from './rule-steps.ts';
+import { LINE, S, armedLine, disable, drive, enable, expectNoInterrupt, expectReturn } from './rule-steps.ts';
 
 export const irqEdge: Rule = {
   id: 'irq.edge',
@@ -37,7 +37,7 @@ export const irqEdgeFilter: Rule = {
     await expectNoInterrupt(ctx, buf, 'falling edge with EDGE_RISING');
     await drive(ctx, LINE, 1);
     await expectReturn(ctx, buf, IrqStatus.VALID, 'rising edge with EDGE_RISING');
-    await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+    await disable(ctx, p);
     await enable(ctx, p, IrqType.EDGE_FALLING);
     buf = p.eventBuffer(LINE);
     await drive(ctx, LINE, 0);
@@ -117,11 +117,11 @@ export const irqLatchDropped: Rule = {
     const p = await armedLine(ctx, IrqType.EDGE_RISING, 0);
     await drive(ctx, LINE, 1);
     await drive(ctx, LINE, 0);
-    await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+    await disable(ctx, p);
     await enable(ctx, p, IrqType.EDGE_RISING);
     const buf = p.eventBuffer(LINE);
     await expectNoInterrupt(ctx, buf, 'unmask after disable dropped the latch');
-    await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+    await disable(ctx, p);
     return 'no interrupt';
   },
 };
@@ -160,7 +160,7 @@ export const irqLevelNotLatched: Rule = {
     await drive(ctx, LINE, 0);
     const buf = p.eventBuffer(LINE);
     await expectNoInterrupt(ctx, buf, 'unmask after a masked high pulse');
-    await ok(ctx, p, MessageType.SET_IRQ_TYPE, LINE, IrqType.NONE);
+    await disable(ctx, p);
     return 'no interrupt';
   },
 };
