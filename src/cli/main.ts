@@ -28,8 +28,23 @@ const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'status',
-    summary: 'every line: name, direction, value, IRQ type, armed, latched, counters',
+    summary: 'every line: name, direction, level, IRQ type, armed, latched, counters',
     load: () => import('./status-command.ts'),
+  },
+  {
+    name: 'watch',
+    summary: "stream a device's events live: levels, directions, IRQ types, interrupts, front-ends",
+    load: () => import('./watch-command.ts'),
+  },
+  {
+    name: 'record',
+    summary: 'record the lines as a VCD trace (levels, armed windows, interrupts)',
+    load: () => import('./record-command.ts'),
+  },
+  {
+    name: 'dashboard',
+    summary: 'a live web dashboard of running devices (WebSocket push, set/pulse inputs, VCD download)',
+    load: () => import('./dashboard-command.ts'),
   },
   {
     name: 'conformance',
@@ -106,7 +121,10 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   const { min, max } = command.positionals;
-  if (positionals.length < min) throw new UsageError('missing arguments');
+  if (positionals.length < min)
+    throw new UsageError(
+      `expected ${max === min ? min : max === undefined ? `${min} or more` : `${min} to ${max}`} arguments, got ${positionals.length}`,
+    );
   if (max !== undefined && positionals.length > max)
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}`);
   return command.run(values, positionals);
