@@ -49,7 +49,7 @@ export type IrqHandler = (line: number, timestampNs: bigint) => void | Promise<v
 /** Features: each optional feature is negotiated when offered unless set false here. */
 export interface GpioDriverOptions extends FeatureChoice {
   queueSize?: number;
-  /** Diagnostic timeout for one request; the spec sets no bound, so the default is none. */
+  /** Diagnostic timeout for one request; the spec sets no bound, so the default is none (protocol.md R13). */
   requestTimeoutMs?: number;
 }
 
@@ -89,6 +89,7 @@ export interface GpioDriverEvents {
  * A virtio-gpio driver over any VirtioDriverTransport, following Linux's gpio-virtio: one request
  * in flight per line, parallel across lines; one eventq buffer per line, queued only after the
  * type is enabled and re-queued only after the handler finished (that re-queue is the ack).
+ * The rules it keeps are docs/protocol.md §4 (R1–R13).
  */
 export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   ngpio = 0;
@@ -123,7 +124,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     if (!(offered & bit(Feature.VERSION_1))) throw new Error('device does not offer VIRTIO_F_VERSION_1');
     this.features = offered & wantedFeatures(this.opts);
     this.irqSupported = (this.features & bit(Feature.GPIO_F_IRQ)) !== 0n;
-    // 16-bit field with a 16-bit read, 32-bit with a 32-bit read (like Linux since 2025).
+    // 16-bit field with a 16-bit read, 32-bit with a 32-bit read (protocol.md R2, like Linux since 2025).
     const ngpio = await this.transport.readConfig(0, 2);
     const namesSize = await this.transport.readConfig(4, 4);
     const config = new Uint8Array(8);
@@ -164,7 +165,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
 
   /**
    * Sends one request and returns the raw reply. Requests for one line go one at a time
-   * (GET_LINE_NAMES counts as line -1); `layout` overrides the descriptor layout.
+   * (protocol.md R4; GET_LINE_NAMES counts as line -1); `layout` overrides the descriptor layout.
    */
   raw(
     type: number,
@@ -202,7 +203,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       return;
     }
     // Direction NONE also resets the line's interrupt on the device (type NONE, the held buffer
-    // back INVALID): mark it disabled first, as disableIrq does, or the INVALID is re-queued.
+    // back INVALID, protocol.md D9): mark it disabled first, as disableIrq does, or the INVALID is re-queued.
     await this.irqLock.run(line, async () => {
       st.enabled = false;
       await this.call(MessageType.SET_DIRECTION, line, dir);
@@ -278,7 +279,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
 
   // --- interrupts ---
 
-  /** Enable (or change) a line's interrupt: NONE first when another type is on, then the type, then unmask. */
+  /** Enable (or change) a line's interrupt: NONE first when another type is on, then the type, then unmask (protocol.md R6, R11). */
   enableIrq(line: number, type: IrqType, handler: IrqHandler): Promise<void> {
     if (type === IrqType.NONE) return this.disableIrq(line);
     return this.irqLock.run(line, async () => {
@@ -297,7 +298,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     });
   }
 
-  /** Disable: mark it first, then SET_IRQ_TYPE NONE; the device hands the buffer back INVALID. */
+  /** Disable: mark it first, then SET_IRQ_TYPE NONE; the device hands the buffer back INVALID (protocol.md R10). */
   disableIrq(line: number): Promise<void> {
     return this.irqLock.run(line, () => this.disableNow(line, this.irqLine(line)));
   }
@@ -370,7 +371,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
         void this.dispatch(line, st, now);
       } else if (st.enabled && !st.handling) {
         if (st.queuedGen !== st.enableGen) {
-          this.queueIrqBuffer(line, st); // re-enabled while the old buffer was out
+          this.queueIrqBuffer(line, st); // re-enabled while the old buffer was out (protocol.md R9)
         } else {
           // The buffer was queued under the current enable, so the device no longer has the line
           // enabled; re-queueing would bounce INVALID forever.
