@@ -1,8 +1,10 @@
 /**
- * Typed wrapper around the `vgpio_native` N-API addon (native/*.c),
- * a thin Linux OS shim: AF_UNIX sockets with SCM_RIGHTS and peer credentials, eventfds that never
- * block, memfd/seals/mmap with a SIGBUS guard, CPU affinity and a libuv fd poller. No protocol
- * logic lives here.
+ * Typed wrapper around the `vgpio_native` N-API addon (native/*.c, one file per concern; shim.h
+ * lists them), a thin Linux OS shim: AF_UNIX sockets with SCM_RIGHTS and peer credentials,
+ * descriptors and eventfds whose read and write never block, memfd/seals/mmap with a SIGBUS guard,
+ * CPU affinity and a libuv fd poller. No protocol logic lives here. The binary is found by
+ * node-gyp-build from the package root: a local `build/Release` first, else
+ * `prebuilds/<platform>-<arch>` ({@link resolveAddon}).
  *
  * Conventions:
  * - A failing system call throws a {@link SyscallError}: `code` is the errno name
@@ -12,10 +14,13 @@
  *   arguments throw `RangeError` (code 'ERR_OUT_OF_RANGE').
  * - Functions documented as "null on EAGAIN" return `null` instead of throwing EAGAIN.
  * - Every descriptor is created close-on-exec; EINTR is retried internally.
- * - Everything runs synchronously on the calling (JS) thread.
+ * - Everything runs synchronously on the calling (JS) thread, never on libuv's threadpool. Two
+ *   process-wide signal handlers are installed on first use: SIGRTMAX-1 (the eventfd write guard,
+ *   see {@link eventfdWrite}) and SIGBUS (the mapping guard, see {@link mmap}).
  */
 import { readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Error thrown for a failing system call. */
@@ -99,7 +104,7 @@ export interface FdPollerConstructor {
 }
 
 /** Shape of the raw addon exports. */
-interface NativeBinding {
+export interface NativeBinding {
   socketListen(path: string, backlog: number): number;
   socketAccept(fd: number): number | null;
   socketConnect(path: string): number;
@@ -127,12 +132,50 @@ interface NativeBinding {
   FdPoller: FdPollerConstructor;
 }
 
-/** Absolute path of the compiled addon (`build/Release/vgpio_native.node` at the package root). */
-export const addonPath: string = fileURLToPath(
-  new URL('../../build/Release/vgpio_native.node', import.meta.url),
-);
+/** node-gyp-build's two entry points (the package ships no types). */
+interface NodeGypBuild {
+  (root: string): unknown;
+  resolve(root: string): string;
+}
 
-const binding = createRequire(import.meta.url)(addonPath) as NativeBinding;
+const require = createRequire(import.meta.url);
+
+/** The package root: this file runs from src/native/ (tsx) or dist/native/, two levels below it. */
+export const packageRoot: string = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Where the addon binary under `root` is: node-gyp-build's choice, i.e. a local build
+ * (`build/Release/*.node`, made by `node-gyp rebuild`, fresher than anything shipped) if there is
+ * one, else the prebuilt binary matching this platform (`prebuilds/linux-x64/*.node`). When there
+ * is neither, throws ONE error that says what is missing and how to get it.
+ */
+export function resolveAddon(root: string): string {
+  try {
+    return (require('node-gyp-build') as NodeGypBuild).resolve(root);
+  } catch (e) {
+    const platform = `${process.platform}-${process.arch}`;
+    const error = new Error(
+      `vgpio: the native addon is missing: no local build in ${join(root, 'build', 'Release')} and ` +
+        `no prebuilt binary for ${platform} (Node ABI ${process.versions.modules}) in ` +
+        `${join(root, 'prebuilds')}. To fix it: on linux-x64, install the published vgpio package, ` +
+        `which ships prebuilds/linux-x64; elsewhere, install a C compiler, python3 and make ` +
+        `(Debian: apt-get install build-essential python3), then reinstall vgpio (or run ` +
+        `\`npx node-gyp rebuild\` in ${root}) to compile it.`,
+      { cause: e },
+    );
+    throw Object.assign(error, { code: 'ERR_VGPIO_ADDON_MISSING' });
+  }
+}
+
+/** Loads the addon found under `root` ({@link resolveAddon}). */
+export function loadAddon(root: string): NativeBinding {
+  return require(resolveAddon(root)) as NativeBinding;
+}
+
+/** Absolute path of the addon binary this module loaded. */
+export const addonPath: string = resolveAddon(packageRoot);
+
+const binding = require(addonPath) as NativeBinding;
 
 // ---- sockets -------------------------------------------------------------------------------
 
