@@ -94,14 +94,15 @@ export async function conformance(a: ConformanceArgs): Promise<number> {
   } finally {
     drive?.close();
   }
-  const harnessError = harness && `${harness.rule ? `during ${harness.rule}: ` : ''}${harness.message}`;
+  const during = harness?.rule ? ` during ${harness.rule}` : '';
+  const harnessError = harness && `${during.trimStart()}${during ? ': ' : ''}${harness.message}`;
   if (a.json)
     process.stdout.write(
       JSON.stringify({ socket, drive: drive?.description ?? null, harnessError, results }, null, 2) + '\n',
     );
   else if (results.length > 0) process.stdout.write(formatResults(results));
   if (harnessError) {
-    process.stderr.write(`vgpio conformance: harness error ${harnessError}\n`);
+    process.stderr.write(`vgpio conformance: harness error${during}: ${harness?.message}\n`);
     return EXIT.HARNESS;
   }
   return results.some((r) => r.outcome === 'FAIL') ? EXIT.FAIL : EXIT.PASS;

@@ -116,5 +116,5 @@ test('vgpio conformance on a missing socket: harness error, exit 3', () => {
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 3);
-  assert.match(r.stderr, /harness error back-end not listening at .*nope\.sock within 100 ms: .*ENOENT/);
+  assert.match(r.stderr, /harness error: back-end not listening at .*nope\.sock within 100 ms: .*ENOENT/);
 });

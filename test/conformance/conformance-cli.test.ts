@@ -45,7 +45,7 @@ const vgpio = (...args: string[]): Promise<Run> =>
 test('a socket nobody listens on: harness error after --wait-ms, exit 3, no rule rows', async () => {
   const r = await vgpio('--socket', join(dir, 'nope.sock'), '--wait-ms', '200');
   assert.equal(r.status, 3, r.stdout + r.stderr);
-  assert.match(r.stderr, /harness error back-end not listening at .*nope\.sock within 200 ms: .*ENOENT/);
+  assert.match(r.stderr, /harness error: back-end not listening at .*nope\.sock within 200 ms: .*ENOENT/);
   assert.doesNotMatch(r.stdout, /FAIL/);
 });
 
