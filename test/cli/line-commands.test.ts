@@ -164,24 +164,63 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
     });
   });
 
-  test('usage errors: exit 2 with a hint', async () => {
-    const usage = (msg: string) => ({ code: 2, stdout: '', stderr: `vgpio: ${msg}\n(see vgpio --help)\n` });
-    const [value, noLine, noPath, badOption, badCommand, help] = await Promise.all([
+  test('input PATH LINE=VALUE ...: several lines in one call, libgpiod value words', async () => {
+    assert.deepEqual(await runCli(['input', path, '3=inactive', 'btn=off']), {
+      code: 0,
+      stdout: '',
+      stderr: '',
+    });
+    assert.deepEqual([await req.getValue(3), await req.getValue(1)], [0, 0]);
+    await armed(1);
+    const seen = edges.length;
+    assert.deepEqual(await runCli(['input', path, 'btn=on', '3=TRUE']), { code: 0, stdout: '', stderr: '' });
+    assert.deepEqual([await req.getValue(3), await req.getValue(1)], [1, 1]);
+    await waitFor(() => edges.length === seen + 1, 'the rising edge on btn');
+    await armed(1);
+    for (const [word, level] of [
+      ['false', 0],
+      ['active', 1],
+      ['0', 0],
+      ['1', 1],
+    ] as const) {
+      assert.deepEqual(await runCli(['input', path, '3', word]), { code: 0, stdout: '', stderr: '' });
+      assert.equal(await req.getValue(3), level, word);
+    }
+  });
+
+  test('input with an unknown line among several pairs: exit 1, the line names, nothing changed', async () => {
+    assert.equal(await req.getValue(3), 1);
+    assert.deepEqual(await runCli(['input', path, '3=0', 'nosuch=1']), {
+      code: 1,
+      stdout: '',
+      stderr: 'vgpio: no line "nosuch" (device has 4 lines: 0..3; named: 0 led, 1 btn)\n',
+    });
+    assert.equal(await req.getValue(3), 1, 'line 3 was not set');
+  });
+
+  test('usage errors: exit 2, the message, then the command’s usage line', async () => {
+    const INPUT = 'usage: vgpio input PATH LINE=VALUE [LINE=VALUE...] | vgpio input PATH LINE VALUE\n';
+    const usage = (msg: string, line: string) => ({ code: 2, stdout: '', stderr: `vgpio: ${msg}\n${line}` });
+    const [value, pair, noLine, extra, noPath, badOption, badCommand, help] = await Promise.all([
       runCli(['input', path, '1', '2']),
+      runCli(['input', path, 'btn=1', '3']),
       runCli(['output', path]),
-      runCli(['status']),
-      runCli(['status', path, '--yaml']),
+      runCli(['output', path, 'led', 'btn']),
+      runCli(['input', path]),
+      runCli(['input', path, 'btn=1', '--yaml']),
       runCli(['frobnicate']),
       runCli(['--help']),
     ]);
-    assert.deepEqual(value, usage('the value must be 0 or 1'));
-    assert.deepEqual(noLine, usage('LINE is missing'));
-    assert.deepEqual(noPath, usage('PATH (the device socket) is missing'));
+    assert.deepEqual(value, usage('value "2" is not 1/0, active/inactive, on/off or true/false', INPUT));
+    assert.deepEqual(pair, usage('"3" is not LINE=VALUE', INPUT));
+    assert.deepEqual(noLine, usage('expected 2 arguments, got 1', 'usage: vgpio output PATH LINE\n'));
+    assert.deepEqual(extra, usage('unexpected argument "btn"', 'usage: vgpio output PATH LINE\n'));
+    assert.deepEqual(noPath, usage('expected 2 or more arguments, got 1', INPUT));
     assert.equal(badOption.code, 2);
-    assert.match(badOption.stderr, /^vgpio: Unknown option '--yaml'\..*\n\(see vgpio --help\)\n$/);
-    assert.deepEqual(badCommand, usage('unknown command frobnicate'));
+    assert.match(badOption.stderr, /^vgpio: Unknown option '--yaml'\..*\nusage: vgpio input PATH /);
+    assert.deepEqual(badCommand, usage('unknown command frobnicate', '(see vgpio --help)\n'));
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /^vgpio — virtio-gpio with interrupts\n/);
+    assert.match(help.stdout, /^vgpio — virtio-gpio with interrupts/);
   });
 
   test('an unknown PATH: exit 1, no daemon serves it', async () => {
