@@ -13,7 +13,7 @@ import {
 } from '../protocol/constants.ts';
 import type { GpioRequest } from '../protocol/messages.ts';
 import { encodeNames } from '../protocol/names.ts';
-import type { Level, LevelChange, LineBackend } from './line-backend.ts';
+import { LineFault, type Level, type LevelChange, type LineBackend } from './line-backend.ts';
 import { LineState, type LineCounters } from './line-state.ts';
 import { DeviceEventStream, directionNameOf, edgeNameOf } from './device-events.ts';
 
@@ -116,25 +116,31 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     const line = this.lines[req.gpio];
     if (!line) return err;
     const ok = (value = 0): GpioReply => ({ status: Status.OK, value });
-    switch (req.type) {
-      case MessageType.GET_DIRECTION:
-        return ok(line.direction);
-      case MessageType.SET_DIRECTION:
-        if (!isDirection(req.value)) return err;
-        return this.setDirection(req.gpio, line, req.value) ? ok() : err;
-      case MessageType.GET_VALUE:
-        return ok(this.backend.sense(req.gpio));
-      case MessageType.SET_VALUE:
-        if (req.value !== 0 && req.value !== 1) return err;
-        line.value = req.value;
-        if (line.direction === Direction.OUT) this.backend.drive(req.gpio, req.value);
-        this.emit('line', req.gpio);
-        return ok();
-      case MessageType.SET_IRQ_TYPE:
-        if (!isIrqType(req.value)) return err;
-        return this.setIrqType(req.gpio, line, req.value) ? ok() : err;
-      default:
-        return err;
+    try {
+      switch (req.type) {
+        case MessageType.GET_DIRECTION:
+          return ok(line.direction);
+        case MessageType.SET_DIRECTION:
+          if (!isDirection(req.value)) return err;
+          return this.setDirection(req.gpio, line, req.value) ? ok() : err;
+        case MessageType.GET_VALUE:
+          return ok(this.backend.sense(req.gpio));
+        case MessageType.SET_VALUE:
+          if (req.value !== 0 && req.value !== 1) return err;
+          line.value = req.value;
+          if (line.direction === Direction.OUT) this.backend.drive(req.gpio, req.value);
+          this.emit('line', req.gpio);
+          return ok();
+        case MessageType.SET_IRQ_TYPE:
+          if (!isIrqType(req.value)) return err;
+          return this.setIrqType(req.gpio, line, req.value) ? ok() : err;
+        default:
+          return err;
+      }
+    } catch (e) {
+      // The backend could not do it (a host line busy, a host chip gone) and logged why.
+      if (e instanceof LineFault) return err;
+      throw e;
     }
   }
 
@@ -203,7 +209,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       line: i,
       name: this.names[i],
       direction: l.direction,
-      value: this.backend.sense(i),
+      value: this.sensed(i) ?? l.level,
       irqType: l.irqType,
       armed: l.armed !== null,
       latched: l.latched,
@@ -217,10 +223,10 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       this.disableIrq(gpio, line);
       line.value = 0;
     }
+    this.backend.setDirection(gpio, dir, line.value); // a LineFault leaves the line as it was
     line.direction = dir;
     if (this.events.active) this.events.line(gpio, { type: 'direction', direction: directionNameOf(dir) });
-    this.backend.setDirection(gpio, dir, line.value);
-    line.level = this.backend.sense(gpio);
+    line.level = this.sensed(gpio) ?? line.level;
     this.emit('line', gpio);
     return true;
   }
@@ -237,15 +243,15 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     if (line.enabled) return false; // the driver must disable before changing the type (protocol.md R11)
     if (line.direction === Direction.NONE) {
       // An interrupt on an unconfigured line: treat it as an input (docs/protocol.md §9).
+      this.backend.setDirection(gpio, Direction.IN, line.value);
       line.direction = Direction.IN;
       if (this.events.active) this.events.line(gpio, { type: 'direction', direction: 'input' });
-      this.backend.setDirection(gpio, Direction.IN, line.value);
     }
+    this.backend.watch(gpio, type); // a LineFault leaves the type unset
     line.irqType = type;
     if (this.events.active) this.events.line(gpio, { type: 'irq-type', edge: edgeNameOf(type) });
     line.latched = false;
-    line.level = this.backend.sense(gpio);
-    this.backend.watch(gpio, type);
+    line.level = this.sensed(gpio) ?? line.level;
     this.emit('line', gpio);
     return true;
   }
@@ -297,8 +303,19 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     if (isEdgeType(line.irqType) && line.latched) {
       line.latched = false;
       this.deliver(gpio, line);
-    } else if (isLevelType(line.irqType) && line.levelActive(this.backend.sense(gpio))) {
-      this.deliver(gpio, line);
+    } else if (isLevelType(line.irqType)) {
+      const level = this.sensed(gpio);
+      if (level !== null && line.levelActive(level)) this.deliver(gpio, line);
+    }
+  }
+
+  /** The level the backend senses, or null when it cannot (a LineFault, which the backend logged). */
+  private sensed(gpio: number): Level | null {
+    try {
+      return this.backend.sense(gpio);
+    } catch (e) {
+      if (e instanceof LineFault) return null;
+      throw e;
     }
   }
 

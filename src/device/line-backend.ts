@@ -11,7 +11,8 @@ export interface LevelChange {
 
 /**
  * Where line levels come from and go to: simulated wires, or the host's /dev/gpiochipN.
- * The device model owns the protocol state; a backend only senses and drives.
+ * The device model owns the protocol state; a backend only senses and drives. setDirection,
+ * drive, watch and sense may throw a {@link LineFault}; releasing (direction or type NONE) never does.
  */
 export interface LineBackend {
   readonly ngpio: number;
@@ -28,4 +29,18 @@ export interface LineBackend {
   /** Level changes on lines, reported as they happen. */
   onChange(listener: (change: LevelChange) => void): void;
   close(): void;
+}
+
+/**
+ * A backend cannot do what the guest asked on a line (a host line held by another process, a host
+ * chip gone): the request answers STATUS_ERR and the device keeps serving. The backend logs it.
+ */
+export class LineFault extends Error {
+  override name = 'LineFault';
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
