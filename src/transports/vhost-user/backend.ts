@@ -11,6 +11,7 @@ import {
   usedRingBytes,
 } from '../../virtqueue/split-ring.ts';
 import { VhostUserChannel, type Message } from './channel.ts';
+import { newCounters, type VhostUserCounters } from './counters.ts';
 import { MappedMemory } from './mapped-memory.ts';
 import {
   CONFIG_HEADER_SIZE,
@@ -86,7 +87,9 @@ export class VhostUserBackend {
     fd: number,
     private readonly device: VirtioDevice,
     private readonly log: Logger,
+    private readonly counters: VhostUserCounters = newCounters(),
   ) {
+    counters.connections++;
     this.rings = Array.from({ length: device.numQueues }, (_, i) => new Vring(i));
     device.onNeedsReset = (q, e) =>
       this.log.log('error', 'queue is malformed; the device needs a reset', { queue: q, error: e.message });
@@ -114,6 +117,7 @@ export class VhostUserBackend {
   }
 
   private handle(m: Message): void {
+    this.counters.messages++;
     const name = requestName(m.request);
     this.log.log('debug', 'message', { request: name, flags: m.flags, size: m.size, fds: m.fds.length });
     if (
@@ -121,6 +125,7 @@ export class VhostUserBackend {
       (m.flags & ~(Flag.VERSION_MASK | Flag.NEED_REPLY)) !== 0
     ) {
       m.fds.forEach(closeQuietly);
+      this.counters.dropped++;
       this.log.log('warn', 'bad message flags or version: disconnecting', { request: name, flags: m.flags });
       return this.channel.close(`bad flags 0x${m.flags.toString(16)}`);
     }
@@ -138,8 +143,12 @@ export class VhostUserBackend {
     } catch (e) {
       m.fds.forEach(closeQuietly);
       if (!(e instanceof Refusal)) return this.internalError(`handling ${name}`, e);
+      this.counters.refused++;
       this.log.log('warn', 'request refused', { request: name, reason: e.message });
-      if (rule?.reply === 'data') return this.channel.close(`cannot answer ${name}: ${e.message}`);
+      if (rule?.reply === 'data') {
+        this.counters.dropped++;
+        return this.channel.close(`cannot answer ${name}: ${e.message}`);
+      }
       if (m.flags & Flag.NEED_REPLY && this.replyAck)
         this.channel.send(m.request, REPLY_FLAGS, encodeU64(1n));
     }
@@ -446,6 +455,7 @@ export class VhostUserBackend {
   private fail(reason: string, fields: Record<string, string | number> = {}): void {
     if (this.failed) return;
     this.failed = reason;
+    this.counters.dropped++;
     this.log.log('warn', 'device broken by the front-end: disconnecting', { reason, ...fields });
     for (const r of this.rings) this.stop(r);
     queueMicrotask(() => this.channel.close(reason));

@@ -3,6 +3,7 @@ import { FdPoller, closeQuietly, socketAccept, socketListen } from '../../native
 import type { VirtioDevice } from '../../virtio/virtio-device.ts';
 import { bindSocketFile, removeStaleSocket } from '../socket-file.ts';
 import { VhostUserBackend } from './backend.ts';
+import { newCounters, type VhostUserCounters } from './counters.ts';
 
 export interface VhostUserServerOptions {
   /** Listen on this path (exactly; nothing is appended). */
@@ -12,6 +13,8 @@ export interface VhostUserServerOptions {
   /** Socket file mode (default 0o600). */
   socketMode?: number;
   log: Logger;
+  /** Told when a front-end connects, and when it goes away (with why). */
+  onSession?: (connected: boolean, reason?: string) => void;
 }
 
 /**
@@ -24,6 +27,8 @@ export class VhostUserServer {
   private session: VhostUserBackend | null = null;
   private closed = false;
   readonly socketPath: string | null;
+  /** Exact counts over every front-end this server has served. */
+  readonly counters: VhostUserCounters = newCounters();
 
   constructor(
     private readonly device: VirtioDevice,
@@ -66,11 +71,13 @@ export class VhostUserServer {
         continue;
       }
       this.opts.log.log('info', 'front-end connected');
-      const s = new VhostUserBackend(fd, this.device, this.opts.log);
+      const s = new VhostUserBackend(fd, this.device, this.opts.log, this.counters);
       this.session = s;
+      this.opts.onSession?.(true);
       s.onClosed((reason) => {
         if (this.session === s) this.session = null;
         this.opts.log.log('info', 'front-end disconnected; listening again', { reason });
+        this.opts.onSession?.(false, reason);
       });
     }
   }

@@ -196,6 +196,7 @@ describe('bad input never kills the server', { timeout: 60_000 }, () => {
     test('payload of exactly 4096 bytes is framed; unknown request 99 with NEED_REPLY → ack 1', async (t) => {
       const c = await client(t);
       const mark = a.log.mark;
+      const before = { ...a.server.counters };
       assert.equal(await c.ack(99, new Uint8Array(4096)), 1n);
       assert.equal(await c.ack(99), 1n);
       c.send(99); // no NEED_REPLY: refused silently
@@ -205,6 +206,12 @@ describe('bad input never kills the server', { timeout: 60_000 }, () => {
         ['UNKNOWN(99)', 'unsupported request UNKNOWN(99)'],
         ['UNKNOWN(99)', 'unsupported request UNKNOWN(99)'],
       ]);
+      // Exact counts, whatever the log's rate limit writes.
+      assert.deepEqual(a.server.counters, {
+        ...before,
+        messages: before.messages + 3,
+        refused: before.refused + 3,
+      });
       await healthy(c, true);
     });
 
@@ -312,10 +319,12 @@ describe('bad input never kills the server', { timeout: 60_000 }, () => {
       const f = trackedFd();
       t.after(f.dispose);
       const mark = a.log.mark;
+      const dropped = a.server.counters.dropped;
       c.send(Request.GET_FEATURES, undefined, [f.fd]);
       await c.expectClosed();
       assert.deepEqual(refusals(mark), [['GET_FEATURES', '1 fds attached, expected 0']]);
       assert.deepEqual(disconnects(mark), ['cannot answer GET_FEATURES: 1 fds attached, expected 0']);
+      assert.equal(a.server.counters.dropped, dropped + 1);
       await waitFor(f.closedEverywhere, 'the fd to be closed');
       await healthy(c, false);
     });
