@@ -68,12 +68,17 @@ const driverFor = (lines: SimulatedLines): InputDriver => ({
   close: () => {},
 });
 
-async function check(b: Backend, drive: InputDriver = driverFor(b.lines)): Promise<Map<string, RuleResult>> {
+async function check(
+  b: Backend,
+  drive: InputDriver = driverFor(b.lines),
+  only?: string[],
+): Promise<Map<string, RuleResult>> {
   const results = await runConformance({
     connect: vhostUserTarget(b.socket, { replyMs: 2000 }),
     drive,
     replyMs: 500,
     quietMs: 100,
+    only,
   });
   return new Map(results.map((r) => [r.id, r]));
 }
@@ -137,6 +142,24 @@ describe('conformance suite', () => {
     assert.equal(m.get('irq.unmask-disabled')?.strength, 'SHOULD');
     assert.equal(m.get('irq.unmask-disabled')?.outcome, 'FAIL');
     assert.match(m.get('irq.unmask-disabled')?.detail ?? '', /VALID .*§5\.18\.7\.3/);
+  });
+
+  test('names: duplicates FAIL (a MUST), non-ASCII bytes WARN (descriptive text)', async () => {
+    // The block is "a\0b\0c\0d\0".
+    const dup = await check(
+      serve(({ gpio }) => gpio.namesBlock.set([0x61], 2)),
+      undefined,
+      ['names'],
+    );
+    assert.equal(dup.get('names.block')?.outcome, 'FAIL');
+    assert.match(dup.get('names.block')?.detail ?? '', /not unique/);
+    const latin = await check(
+      serve(({ gpio }) => gpio.namesBlock.set([0xe9], 0)),
+      undefined,
+      ['names'],
+    );
+    assert.equal(latin.get('names.block')?.outcome, 'WARN');
+    assert.match(latin.get('names.block')?.detail ?? '', /not 7-bit ASCII/);
   });
 
   test('a device that keeps the buffer on disable is caught by irq.disable-returns', async () => {

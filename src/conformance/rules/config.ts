@@ -2,7 +2,7 @@
 import { MessageType, Status } from '../../protocol/constants.ts';
 import { decodeNames } from '../../protocol/names.ts';
 import { within } from '../probe.ts';
-import { fail, type Rule } from '../rule.ts';
+import { fail, warn, type Rule } from '../rule.ts';
 import { S, checkUsedLength } from './rule-steps.ts';
 
 export const configFields: Rule = {
@@ -33,11 +33,15 @@ export const namesBlock: Rule = {
     );
     if (!c) return fail('no reply');
     if (c.data[0] !== Status.OK) fail('answered ERR although gpio_names_size > 0');
-    const names = decodeNames(c.data.subarray(1, 1 + p.namesSize), p.ngpio);
-    if (!names) return fail(`names block is not ${p.ngpio} NUL-terminated 7-bit ASCII strings`);
+    const block = c.data.subarray(1, 1 + p.namesSize);
+    // 7-bit ASCII is descriptive (§5.18.6.1); zero-termination and uniqueness are the MUSTs.
+    const ascii = block.every((b) => b <= 0x7f);
+    const names = decodeNames(ascii ? block : block.map((b) => (b > 0x7f ? 0x3f : b)), p.ngpio);
+    if (!names) return fail(`names block is not ${p.ngpio} NUL-terminated strings`);
     const named = names.filter((n) => n !== '');
     if (new Set(named).size !== named.length) fail('names are not unique');
     checkUsedLength('GET_LINE_NAMES', c.len, 1 + p.namesSize);
+    if (!ascii) warn('names are not 7-bit ASCII (§5.18.6.1 says they are encoded so)');
     return `${named.length} of ${p.ngpio} lines named`;
   },
 };
