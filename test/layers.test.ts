@@ -1,7 +1,8 @@
 // The layer rule of docs/architecture.md, checked on the imports of every file under src/, and the
 // checker itself checked on seeded violations (it must not pass a tree that breaks the rule).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
@@ -140,6 +141,30 @@ describe('the checker catches seeded violations', () => {
     ];
     assert.deepEqual(importCycles(typeLoop), []);
     assert.equal(importCycles(typeLoop.map((e) => ({ ...e, typeOnly: false }))).length, 1);
+  });
+});
+
+describe('a seeded tree on disk', () => {
+  test('an upward import and a cycle in real files are found by reading the tree', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpio-layers-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const put = (path: string, text: string) => {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    };
+    put('src/protocol/codes.ts', "import { GpioDevice } from '../device/model.ts';\nexport const x = 1;\n");
+    put('src/device/model.ts', "import { y } from './state.ts';\nexport class GpioDevice {}\n");
+    put('src/device/state.ts', "import { GpioDevice } from './model.ts';\nexport const y = 2;\n");
+    put('src/transports/wire.ts', "import type { Msg } from '../protocol/codes.ts';\n");
+    const edges = readImportGraph(dir);
+    assert.deepEqual(sourceFiles(dir), [
+      'src/device/model.ts',
+      'src/device/state.ts',
+      'src/protocol/codes.ts',
+      'src/transports/wire.ts',
+    ]);
+    assert.equal(layerViolations(edges).length, 2, layerViolations(edges).join('\n'));
+    assert.deepEqual(importCycles(edges), [['src/device/model.ts', 'src/device/state.ts']]);
   });
 });
 
