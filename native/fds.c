@@ -182,7 +182,7 @@ static ssize_t guarded_io(int fd, uint64_t *value, short events) {
   return n;
 }
 
-static ssize_t eventfd_read_nowait(int fd, uint64_t *value) {
+ssize_t eventfd_read_nowait(int fd, uint64_t *value) {
   struct iovec iov = {value, sizeof *value};
   ssize_t n;
   do n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);

@@ -47,6 +47,7 @@ struct poller_s {
   addon_state_t *state;  /* set while linked into state->open */
   poller_t *prev, *next; /* links in state->open */
   int fd;
+  bool drain; /* eventfd mode: read the counter here, pass it to JS */
   bool started;
   bool closing;
   bool closed;
@@ -147,10 +148,20 @@ static void poller_on_poll(uv_poll_t *h, int status, int events) {
   poller_t *p = h->data;
   napi_env env = p->env;
   napi_handle_scope scope;
-  napi_value self = NULL, cb = NULL, argv[3], result;
+  napi_value self = NULL, cb = NULL, argv[4], result;
   napi_status st;
+  uint64_t count = 0;
+  int read_error = 0;
 
   if (!p->started || p->closing) return;
+  if (p->drain && status >= 0 && (events & UV_READABLE)) {
+    /* One never-blocking read; a wake-up with nothing to read (the peer
+     * drained it first) costs no call into JS at all. */
+    ssize_t n = eventfd_read_nowait(p->fd, &count);
+    if (n < 0 && is_eagain(errno)) return;
+    if (n < 0) read_error = errno;
+    else if (n != (ssize_t)sizeof count) read_error = EIO;
+  }
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   if (napi_get_reference_value(env, p->self, &self) != napi_ok || self == NULL ||
       napi_get_reference_value(env, p->callback, &cb) != napi_ok || cb == NULL)
@@ -160,13 +171,22 @@ static void poller_on_poll(uv_poll_t *h, int status, int events) {
     poller_mark_stopped(env, p);
     argv[0] = make_errno_error(env, "uv_poll", -status);
     events = 0;
+  } else if (read_error != 0) {
+    /* Not a readable eventfd: stop, or it would wake us forever. */
+    uv_poll_stop(&p->handle);
+    poller_mark_stopped(env, p);
+    argv[0] = make_errno_error(env, "read", read_error);
+    events = 0;
   } else {
     argv[0] = get_null(env);
   }
   if (argv[0] == NULL || napi_get_boolean(env, (events & UV_READABLE) != 0, &argv[1]) != napi_ok ||
       napi_get_boolean(env, (events & UV_WRITABLE) != 0, &argv[2]) != napi_ok)
     goto out;
-  st = napi_make_callback(env, p->ctx, self, cb, 3, argv, &result);
+  if (!p->drain || read_error != 0 || status < 0 ? napi_get_undefined(env, &argv[3]) != napi_ok
+                                                 : napi_create_bigint_uint64(env, count, &argv[3]) != napi_ok)
+    goto out;
+  st = napi_make_callback(env, p->ctx, self, cb, 4, argv, &result);
   if (st == napi_pending_exception) {
     /* No JS frame below us can catch it: route to 'uncaughtException'. */
     napi_value exc;
@@ -198,12 +218,14 @@ static poller_t *poller_unwrap(napi_env env, napi_callback_info info, size_t *ar
   return p;
 }
 
-/* new FdPoller(fd: number, callback: (err, readable, writable) => void) */
+/* new FdPoller(fd: number, callback: (err, readable, writable, count?) => void,
+ *             options?: { drainEventfd?: boolean }) */
 static napi_value poller_new(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], self, new_target, name;
+  size_t argc = 3;
+  napi_value argv[3], self, new_target, name;
   napi_valuetype t;
   int32_t fd;
+  bool drain = false;
   uv_loop_t *loop = NULL;
   void *state = NULL;
   poller_t *p;
@@ -219,6 +241,14 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
   if (!arg_int32(env, argv[0], "fd", &fd)) return NULL;
   NAPI_CALL(env, napi_typeof(env, argv[1], &t));
   if (t != napi_function) return throw_type(env, "callback", "of type function");
+  NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+  if (t == napi_object) {
+    napi_value v;
+    NAPI_CALL(env, napi_get_named_property(env, argv[2], "drainEventfd", &v));
+    if (!arg_bool(env, v, "options.drainEventfd", false, &drain)) return NULL;
+  } else if (t != napi_undefined) {
+    return throw_type(env, "options", "of type object");
+  }
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
 
   NAPI_CALL(env, napi_get_instance_data(env, &state));
@@ -227,6 +257,7 @@ static napi_value poller_new(napi_env env, napi_callback_info info) {
   if (p == NULL) return throw_errno(env, "uv_poll_init", ENOMEM);
   p->env = env;
   p->fd = fd;
+  p->drain = drain;
   /* Note: uv_poll_init puts the fd into non-blocking mode. */
   r = uv_poll_init(loop, &p->handle, fd);
   if (r < 0) {

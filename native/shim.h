@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #define MAX_SAFE_INT 9007199254740991.0 /* 2^53 - 1 */
@@ -97,6 +98,9 @@ bool fd_is_polled(napi_env env, int fd);
 /* ---- fds.c: called by the teardown hook, on the environment's thread ----- */
 
 void eventfd_guard_release(void);
+/* One read of an eventfd's counter that never blocks; -1 with errno (EAGAIN:
+ * the counter is 0). */
+ssize_t eventfd_read_nowait(int fd, uint64_t *value);
 
 /* ---- module.c ------------------------------------------------------------ */
 

@@ -64,16 +64,34 @@ export interface RecvMsgResult {
 
 /**
  * Callback of an {@link FdPoller}. `err` is non-null only if libuv reported an error
- * (e.g. POLLERR surfaces as 'EBADF'); the poller is then already stopped.
+ * (e.g. POLLERR surfaces as 'EBADF') or, with `drainEventfd`, the read failed (e.g. 'EIO': not an
+ * eventfd); the poller is then already stopped. With `drainEventfd`, `count` is the counter the
+ * addon read (and so reset) before calling.
  */
-export type FdPollerCallback = (err: Error | null, readable: boolean, writable: boolean) => void;
+export type FdPollerCallback = (
+  err: Error | null,
+  readable: boolean,
+  writable: boolean,
+  count?: bigint,
+) => void;
+
+/** Options of an {@link FdPoller}. */
+export interface FdPollerOptions {
+  /**
+   * The fd is an eventfd: when it is readable, the addon reads it (never blocking, like
+   * {@link eventfdRead}) and passes the count, saving a call per wake-up; a wake-up that finds
+   * the counter already at 0 does not call back at all.
+   */
+  drainEventfd?: boolean;
+}
 
 /**
  * A libuv `uv_poll_t` on the main event loop, watching one descriptor.
  *
  * - Level-triggered: while the condition holds, the callback runs again on every loop
  *   iteration, so the callback must drain the descriptor (read until EAGAIN / null) or
- *   stop the poller.
+ *   stop the poller. An eventfd is drained by one read: pass `{ drainEventfd: true }` and the
+ *   addon does it.
  * - The constructor puts `fd` into non-blocking mode (libuv does this). Only one
  *   poller per descriptor (libuv refuses a second with 'EEXIST').
  * - Stop or close the poller *before* closing its descriptor ({@link closeFd} refuses with
@@ -99,7 +117,7 @@ export interface FdPoller {
 }
 
 export interface FdPollerConstructor {
-  new (fd: number, callback: FdPollerCallback): FdPoller;
+  new (fd: number, callback: FdPollerCallback, options?: FdPollerOptions): FdPoller;
   readonly prototype: FdPoller;
 }
 

@@ -14,6 +14,7 @@ import {
   eventfdWrite,
   FdPoller,
   isSyscallError,
+  sendMsg,
   socketPair,
 } from '../../src/native/index.ts';
 
@@ -492,5 +493,91 @@ describe('FdPoller', () => {
     const [code2] = await withTimeout(crash.exited, 10000, 'crashing child exit');
     assert.notEqual(code2, 0);
     assert.match(crash.output(), /unhandled boom/);
+  });
+});
+
+describe('FdPoller with drainEventfd', () => {
+  it('reads the counter before calling back, and passes the count', async () => {
+    const fd = eventfd(0);
+    const counts: (bigint | undefined)[] = [];
+    let wake: (() => void) | undefined;
+    const p = new FdPoller(
+      fd,
+      (err, readable, writable, count) => {
+        assert.equal(err, null);
+        assert.equal(readable, true);
+        assert.equal(writable, false);
+        counts.push(count);
+        wake?.();
+      },
+      { drainEventfd: true },
+    );
+    try {
+      p.start();
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(() => eventfdWrite(fd, 3n), 5);
+      });
+      assert.deepEqual(counts, [3n]);
+      assert.equal(eventfdRead(fd), null, 'the addon already read (and so reset) the counter');
+      await sleep(30);
+      assert.deepEqual(counts, [3n], 'drained: level-triggered polling does not fire again');
+      eventfdWrite(fd, 1n);
+      eventfdWrite(fd, 1n);
+      for (let i = 0; i < 200 && counts.length < 2; i++) await sleep(5);
+      assert.deepEqual(counts, [3n, 2n]);
+    } finally {
+      p.close();
+      closeFd(fd);
+    }
+  });
+
+  it('a semaphore eventfd is read one unit per wake-up until empty', async () => {
+    const fd = eventfd(3, true, true);
+    const counts: (bigint | undefined)[] = [];
+    const p = new FdPoller(fd, (_err, _r, _w, count) => counts.push(count), { drainEventfd: true });
+    try {
+      p.start();
+      for (let i = 0; i < 200 && counts.length < 3; i++) await sleep(5);
+      await sleep(30);
+      assert.deepEqual(counts, [1n, 1n, 1n]);
+    } finally {
+      p.close();
+      closeFd(fd);
+    }
+  });
+
+  it('something that is not an eventfd: one error callback, and the poller stops', async () => {
+    const [a, b] = socketPair();
+    const rec = recorder();
+    const p = new FdPoller(b, rec.callback, { drainEventfd: true });
+    try {
+      p.start();
+      assert.equal(sendMsg(a, Buffer.from([1, 2, 3])), 3); // a short read: not an eventfd
+      const e = await rec.next();
+      assert.ok(isSyscallError(e.err, 'EIO'), String(e.err));
+      assert.equal(e.readable, false);
+      await sleep(30);
+      assert.equal(rec.events.length, 1, 'stopped: still readable, yet no second callback');
+      closeFd(b); // a stopped poller no longer holds the fd
+    } finally {
+      p.close();
+      closeFd(a);
+    }
+  });
+
+  it('validates its options', () => {
+    const fd = eventfd(0);
+    try {
+      assert.throws(() => new FdPoller(fd, () => {}, 'x' as unknown as { drainEventfd: boolean }), {
+        name: 'TypeError',
+      });
+      assert.throws(() => new FdPoller(fd, () => {}, { drainEventfd: 'yes' as unknown as boolean }), {
+        name: 'TypeError',
+      });
+      new FdPoller(fd, () => {}, {}).close();
+    } finally {
+      closeFd(fd);
+    }
   });
 });
