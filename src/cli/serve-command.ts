@@ -3,9 +3,10 @@ import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
 import { ConfigError, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
 import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
+import { checkSurfaces, startSurfaces, type SurfaceOptions } from './serve-surfaces.ts';
 import { UsageError } from './usage-error.ts';
 
-export interface ServeOptions {
+export interface ServeOptions extends SurfaceOptions {
   socket?: string;
   fd?: string;
   lines?: string;
@@ -75,6 +76,9 @@ Options:
   --config FILE          several devices from one JSON file (README: --config)
   --log-level LEVEL      debug, info, warn or error (default info)
   --log-format FORMAT    text or json, on stderr (default text)
+  --trace FILE.vcd       record every line to a VCD trace (levels, armed windows, interrupts)
+  --http HOST:PORT       serve the live dashboard (loopback only unless --http-token is given)
+  --http-token TOKEN     required for a non-loopback --http; every request must carry it
   --print-capabilities   print {"type":"gpio"} and exit`,
   options: {
     socket: { type: 'string' },
@@ -88,6 +92,9 @@ Options:
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     'print-capabilities': { type: 'boolean' },
+    trace: { type: 'string' },
+    http: { type: 'string' },
+    'http-token': { type: 'string' },
   },
   positionals: { min: 0, max: 0 },
   run: (values) => serve({ ...values, socket: values.socket ?? values['socket-path'] }),
@@ -97,12 +104,15 @@ Options:
 export async function serve(o: ServeOptions): Promise<number> {
   const log = makeLogger(o);
   const configs = deviceConfigs(o);
+  checkSurfaces(o);
   const devices: ServedDevice[] = [];
+  let surfaces: { close(): Promise<void> } | null = null;
   let exiting = false;
   const shutdown = async (why: string, code: number) => {
     if (exiting) return;
     exiting = true;
     log.log('info', 'shutting down', { reason: why });
+    await surfaces?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
     process.exit(code);
   };
@@ -114,6 +124,7 @@ export async function serve(o: ServeOptions): Promise<number> {
         }),
       );
     }
+    surfaces = await startSurfaces(o, devices, log);
   } catch (e) {
     log.log('error', 'cannot start', { error: (e as Error).message });
     for (const d of devices) await d.close().catch(() => {});

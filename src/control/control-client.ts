@@ -78,9 +78,13 @@ export class ControlClient {
     });
   }
 
-  static async connect(devicePath: string, opts: { timeoutMs?: number } = {}): Promise<ControlClient> {
+  /** Connects to PATH.ctl (or `opts.controlPath`, a daemon started with --control). */
+  static async connect(
+    devicePath: string,
+    opts: { timeoutMs?: number; controlPath?: string } = {},
+  ): Promise<ControlClient> {
     const timeoutMs = opts.timeoutMs ?? 5000;
-    const path = controlPathFor(devicePath);
+    const path = opts.controlPath ?? controlPathFor(devicePath);
     if (!existsSync(path))
       throw new Error(`no vgpio daemon serves ${devicePath} (control socket ${path} does not exist)`);
     const sock = createConnection(path);

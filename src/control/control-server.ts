@@ -17,6 +17,7 @@ import {
   type DeviceStatus,
   type EventType,
   type LineRef,
+  type LineStatus,
 } from './control-protocol.ts';
 
 export interface ControlTarget<T> {
@@ -34,23 +35,23 @@ interface Watch {
   pending: string;
 }
 
-/** The status of a device with names, not codes (docs/control-protocol.md §3). */
+/** A device's lines with names, not codes (docs/control-protocol.md §3). */
+export function lineStatuses<T>(device: GpioDevice<T>): LineStatus[] {
+  return device.snapshot().map((l) => ({
+    line: l.line,
+    name: l.name,
+    direction: directionNameOf(l.direction),
+    level: levelOf(l.value),
+    edge: edgeNameOf(l.irqType),
+    armed: l.armed,
+    latched: l.latched,
+    counters: l.counters,
+  }));
+}
+
+/** The status reply (docs/control-protocol.md §3). */
 export function deviceStatus<T>(target: ControlTarget<T>): DeviceStatus {
-  const { device } = target;
-  return {
-    ...target.status(),
-    ngpio: device.ngpio,
-    lines: device.snapshot().map((l) => ({
-      line: l.line,
-      name: l.name,
-      direction: directionNameOf(l.direction),
-      level: levelOf(l.value),
-      edge: edgeNameOf(l.irqType),
-      armed: l.armed,
-      latched: l.latched,
-      counters: l.counters,
-    })),
-  };
+  return { ...target.status(), ngpio: target.device.ngpio, lines: lineStatuses(target.device) };
 }
 
 /**

@@ -62,18 +62,25 @@ export class ServedDevice {
       } catch (e) {
         listening = isSyscallError(e, 'ENOTCONN');
       }
-      if (listening) d.server = new VhostUserServer(d.virtio, { listenFd: config.fd, log });
+      if (listening)
+        d.server = new VhostUserServer(d.virtio, { listenFd: config.fd, log, onSession: d.onSession });
       else {
         d.direct = new VhostUserBackend(config.fd, d.virtio, log);
         d.connected = true;
         d.direct.onClosed((reason) => {
           d.connected = false;
+          d.onSession(false, reason);
           log.log('info', 'front-end disconnected', { reason });
           onExit?.(reason);
         });
       }
     } else if (config.socket) {
-      d.server = new VhostUserServer(d.virtio, { socketPath: config.socket, socketMode: mode, log });
+      d.server = new VhostUserServer(d.virtio, {
+        socketPath: config.socket,
+        socketMode: mode,
+        log,
+        onSession: d.onSession,
+      });
     } else {
       throw new Error('a device needs a socket path or an fd');
     }
@@ -95,6 +102,19 @@ export class ServedDevice {
       log.log('warn', 'no control endpoint: give a control socket path to drive lines from the CLI');
     }
     return d;
+  }
+
+  /** Front-ends coming and going, into the device's event stream. */
+  private readonly onSession = (connected: boolean, reason?: string): void => {
+    const events = this.gpio.events;
+    if (!events.active) return;
+    if (connected) events.device({ type: 'connected' });
+    else events.device({ type: 'disconnected', reason: reason ?? 'closed' });
+  };
+
+  /** The control socket path, if the device has one. */
+  get controlPath(): string | undefined {
+    return this.control?.path;
   }
 
   private status() {
