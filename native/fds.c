@@ -107,24 +107,33 @@ static void guard_on_signal(int sig) { (void)sig; }
 static __thread timer_t guard_timer;
 static __thread bool guard_timer_ready;
 
-/* Returns 0 or an errno. */
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_install_error; /* errno of a failed installation */
+
+static void guard_install(void) {
+  struct sigaction sa, old;
+  if (sigaction(guard_signal(), NULL, &old) < 0) {
+    guard_install_error = errno;
+    return;
+  }
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+    guard_install_error = EBUSY; /* someone else uses the signal: do not steal it */
+    return;
+  }
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = guard_on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART: the blocked syscall must return EINTR */
+  keep_addon_loaded();
+  if (sigaction(guard_signal(), &sa, NULL) < 0) guard_install_error = errno;
+}
+
+/* Returns 0 or an errno. The handler is per process, the timer per thread. */
 static int guard_setup(void) {
-  static bool handler_installed = false; /* all environments share one process */
   struct sigevent sev;
   sigset_t set;
-  if (!handler_installed) {
-    struct sigaction sa, old;
-    if (sigaction(guard_signal(), NULL, &old) < 0) return errno;
-    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != guard_on_signal)
-      return EBUSY; /* someone else uses the signal: do not steal it */
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = guard_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: the blocked syscall must return EINTR */
-    keep_addon_loaded();
-    if (sigaction(guard_signal(), &sa, NULL) < 0) return errno;
-    handler_installed = true;
-  }
+  pthread_once(&guard_once, guard_install);
+  if (guard_install_error != 0) return guard_install_error;
   if (guard_timer_ready) return 0;
   sigemptyset(&set);
   sigaddset(&set, guard_signal());

@@ -1,11 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import {
+  addonPath,
   closeFd,
   eventfd,
   eventfdRead,
@@ -201,6 +204,33 @@ describe('eventfd I/O never blocks', () => {
       // The guard is disarmed: the thread goes on without stray EINTRs.
       assert.equal(eventfdWrite(fd, 2n), true);
       assert.equal(eventfdRead(fd), 2n);
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  it('the guard works on a worker thread too (its own timer), and the worker exits cleanly', async () => {
+    const worker = new Worker(
+      `const n = require(${JSON.stringify(addonPath)});
+      const { parentPort } = require('node:worker_threads');
+      const fd = n.eventfd(1, false, false);
+      const t = process.hrtime.bigint();
+      const ok = n.eventfdWrite(fd, 0xfffffffffffffffen);
+      parentPort.postMessage({ ok, ms: Number(process.hrtime.bigint() - t) / 1e6, value: n.eventfdRead(fd) });
+      n.closeFd(fd);`,
+      { eval: true },
+    );
+    const [msg] = (await once(worker, 'message')) as [{ ok: boolean; ms: number; value: bigint }];
+    const [code] = (await once(worker, 'exit')) as [number];
+    assert.equal(msg.ok, false);
+    assert.ok(msg.ms >= 4 && msg.ms < 100, `${msg.ms} ms`);
+    assert.equal(msg.value, 1n);
+    assert.equal(code, 0);
+    // The main thread's guard is unaffected.
+    const fd = eventfd(1, false);
+    try {
+      assert.equal(eventfdWrite(fd, 0xfffffffffffffffen), false);
+      assert.equal(eventfdWrite(fd, 1n), true);
     } finally {
       closeFd(fd);
     }
