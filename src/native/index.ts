@@ -18,7 +18,7 @@
  *   process-wide signal handlers are installed on first use: SIGRTMAX-1 (the eventfd write guard,
  *   see {@link eventfdWrite}) and SIGBUS (the mapping guard, see {@link mmap}).
  */
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -315,8 +315,9 @@ export function fdKind(fd: number): FdKind {
   try {
     link = readlinkSync(`/proc/self/fd/${fd}`);
   } catch (e) {
-    if (isErrnoException(e) && e.code === 'ENOENT') return 'closed';
-    throw e;
+    if (!isErrnoException(e) || e.code !== 'ENOENT') throw e;
+    if (!existsSync('/proc/self/fd')) throw new Error('fdKind: /proc is not mounted', { cause: e });
+    return 'closed';
   }
   if (link === 'anon_inode:[eventfd]') return 'eventfd';
   if (link.startsWith('anon_inode:')) return 'anon-inode';

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import {
+  addonPath,
   closeFd,
   fdSeals,
   fdSize,
@@ -322,6 +323,31 @@ describe('SIGBUS guard', () => {
       setTimeout(() => process.stdout.write('still alive\\n'), 2000);`);
     assert.equal(r.stdout, 'read 0\n');
     assert.equal(r.signal, 'SIGBUS');
+  });
+
+  it('a real fault outside our mappings (code of a truncated shared object) still kills the process', () => {
+    // The child loads a second copy of the addon, truncates that file and calls into it: the
+    // kernel raises SIGBUS for the copy's code pages, which are no mapping of ours.
+    const dir = mkdtempSync(join(tmpdir(), 'vgpio-sigbus-'));
+    try {
+      const copy = join(dir, 'copy.node');
+      const script = `const { copyFileSync, truncateSync } = require('node:fs');
+        const n = require(${JSON.stringify(addonPath)});
+        const fd = n.memfdCreate('child', 4096);
+        new Uint8Array(n.mmap(fd, 4096, 0))[0] = 1; // installs the guard
+        copyFileSync(${JSON.stringify(addonPath)}, ${JSON.stringify(copy)});
+        const other = { exports: {} };
+        process.dlopen(other, ${JSON.stringify(copy)});
+        truncateSync(${JSON.stringify(copy)}, 0);
+        process.stdout.write('calling\\n');
+        other.exports.getCpu();
+        process.stdout.write('still alive\\n');`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.stdout, 'calling\n', r.stderr);
+      assert.equal(r.signal, 'SIGBUS');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a child that never mmaps is not affected (the default action stays)', () => {
