@@ -79,7 +79,8 @@ interface Placed {
 const QUEUE_REQ = 0;
 const QUEUE_EVT = 1;
 const typeShort = (t: IrqType): string =>
-  (({ 1: 'rising', 2: 'falling', 3: 'both', 4: 'high', 8: 'low' }) as Record<number, string>)[t] ?? irqTypeName(t);
+  (({ 1: 'rising', 2: 'falling', 3: 'both', 4: 'high', 8: 'low' }) as Record<number, string>)[t] ??
+  irqTypeName(t);
 const typeOfShort = (s: string): IrqType =>
   (({ rising: 1, falling: 2, both: 3, high: 4, low: 8 }) as Record<string, IrqType>)[s];
 
@@ -180,8 +181,7 @@ export class RealSystem implements ExploredSystem {
         return v.onNeedsReset;
       },
       set onNeedsReset(_f) {
-        v.onNeedsReset = (q, e) =>
-          self.fail(Invariant.protocol, `queue ${q} marked broken: ${e.message}`);
+        v.onNeedsReset = (q, e) => self.fail(Invariant.protocol, `queue ${q} marked broken: ${e.message}`);
       },
     };
   }
@@ -203,7 +203,10 @@ export class RealSystem implements ExploredSystem {
     this.driver = await opened;
     this.driver.on('violation', (m) => {
       if (!this.opts.driverDiagnostics) return;
-      this.fail(/VALID interrupt while disabled/.test(m) ? Invariant.noValidWhenDisabled : Invariant.protocol, `driver: ${m}`);
+      this.fail(
+        /VALID interrupt while disabled/.test(m) ? Invariant.noValidWhenDisabled : Invariant.protocol,
+        `driver: ${m}`,
+      );
     });
     this.wrapDriverQueues();
   }
@@ -218,14 +221,25 @@ export class RealSystem implements ExploredSystem {
     const handle = this.gpio.handle.bind(this.gpio);
     this.gpio.handle = (req) => {
       const placed = this.reqAvail.shift();
-      if (!placed || placed.req.type !== req.type || placed.req.gpio !== req.gpio || placed.req.value !== req.value)
-        this.fail(Invariant.protocol, `device served ${messageTypeName(req.type)} L${req.gpio}, not the next request placed`);
+      if (
+        !placed ||
+        placed.req.type !== req.type ||
+        placed.req.gpio !== req.gpio ||
+        placed.req.value !== req.value
+      )
+        this.fail(
+          Invariant.protocol,
+          `device served ${messageTypeName(req.type)} L${req.gpio}, not the next request placed`,
+        );
       const want = this.ref.request(req);
       if (this.ref.line(req.gpio)?.type === IrqType.NONE && this.consumer[req.gpio])
         this.consumer[req.gpio].unreported = false; // the device dropped its latch: nothing is owed
       let r!: ReturnType<typeof handle>;
       this.observe(`${messageTypeName(req.type)} L${req.gpio}`, want.handBacks, () => (r = handle(req)));
-      if (r.status !== want.status || (want.value !== null && r.status === Status.OK && r.value !== want.value))
+      if (
+        r.status !== want.status ||
+        (want.value !== null && r.status === Status.OK && r.value !== want.value)
+      )
         this.fail(
           Invariant.protocol,
           `${messageTypeName(req.type)} L${req.gpio} value ${req.value}: reply ${r.status}/${r.value}, the rules say ${want.status}/${want.value}`,
@@ -240,7 +254,10 @@ export class RealSystem implements ExploredSystem {
     this.gpio.queueEventBuffer = (line, token) => {
       const placed = this.evAvail.shift();
       if (line === null || placed !== line)
-        this.fail(Invariant.protocol, `device took an eventq buffer for ${line}, the driver placed one for ${placed}`);
+        this.fail(
+          Invariant.protocol,
+          `device took an eventq buffer for ${line}, the driver placed one for ${placed}`,
+        );
       if (line !== null) this.chainLine.set(token, line);
       const want = line === null ? [] : this.ref.buffer(line);
       this.observe(`eventq buffer L${line}`, want, () => queueEventBuffer(line, token));
@@ -255,8 +272,14 @@ export class RealSystem implements ExploredSystem {
     rq.add = (b: BufferLayout, token: object) => {
       rqAdd(b, token);
       const req = decodeRequest(b.readable[0]);
-      if (this.reqAvail.some((p) => p.req.gpio === req.gpio) || this.reqUsed.some((p) => p.req.gpio === req.gpio))
-        this.fail(Invariant.repliesInOrder, `a second request for L${req.gpio} in flight (${messageTypeName(req.type)})`);
+      if (
+        this.reqAvail.some((p) => p.req.gpio === req.gpio) ||
+        this.reqUsed.some((p) => p.req.gpio === req.gpio)
+      )
+        this.fail(
+          Invariant.repliesInOrder,
+          `a second request for L${req.gpio} in flight (${messageTypeName(req.type)})`,
+        );
       const placed = { req, seq: this.seq++ };
       this.tokens.set(token, placed);
       this.reqAvail.push(placed);
@@ -268,7 +291,8 @@ export class RealSystem implements ExploredSystem {
       for (const u of used) {
         const p = this.tokens.get(u.token);
         const head = this.reqUsed.shift();
-        if (!p || !head || p.seq !== head.seq) this.fail(Invariant.repliesInOrder, `reply collected out of the order it was served`);
+        if (!p || !head || p.seq !== head.seq)
+          this.fail(Invariant.repliesInOrder, `reply collected out of the order it was served`);
       }
       return used;
     };
@@ -288,7 +312,10 @@ export class RealSystem implements ExploredSystem {
         const head = this.evUsed.shift();
         const status = u.len >= 1 ? (u.data[0] as IrqStatus) : -1;
         if (!head || head[0] !== u.token || head[1] !== status)
-          this.fail(Invariant.protocol, `eventq returned L${u.token} status ${status}, the device handed back ${head}`);
+          this.fail(
+            Invariant.protocol,
+            `eventq returned L${u.token} status ${status}, the device handed back ${head}`,
+          );
         this.evOut[u.token]--;
         const c = this.consumer[u.token];
         if (status === IrqStatus.VALID && c && !c.op && c.view !== IrqType.NONE) c.calls++;
@@ -311,10 +338,15 @@ export class RealSystem implements ExploredSystem {
   }
 
   private compareHandBacks(got: readonly HandBack[], want: readonly HandBack[], cause: string): void {
-    const fmt = (h: readonly HandBack[]) => h.map(([l, s]) => `L${l} ${s === IrqStatus.VALID ? 'VALID' : 'INVALID'}`).join(', ') || 'nothing';
+    const fmt = (h: readonly HandBack[]) =>
+      h.map(([l, s]) => `L${l} ${s === IrqStatus.VALID ? 'VALID' : 'INVALID'}`).join(', ') || 'nothing';
     if (got.length === want.length && got.every((h, i) => h[0] === want[i][0] && h[1] === want[i][1])) return;
-    const extraValid = got.find((h) => h[1] === IrqStatus.VALID && !want.some((w) => w[0] === h[0] && w[1] === IrqStatus.VALID));
-    const missingValid = want.find((w) => w[1] === IrqStatus.VALID && !got.some((h) => h[0] === w[0] && h[1] === IrqStatus.VALID));
+    const extraValid = got.find(
+      (h) => h[1] === IrqStatus.VALID && !want.some((w) => w[0] === h[0] && w[1] === IrqStatus.VALID),
+    );
+    const missingValid = want.find(
+      (w) => w[1] === IrqStatus.VALID && !got.some((h) => h[0] === w[0] && h[1] === IrqStatus.VALID),
+    );
     const line = (extraValid ?? missingValid)?.[0];
     let inv: string = Invariant.protocol;
     if (line !== undefined) {
@@ -323,7 +355,10 @@ export class RealSystem implements ExploredSystem {
       else if (isEdgeType(t)) inv = Invariant.edgeOnce;
       else if (t !== IrqType.NONE) inv = Invariant.levelRefires;
       else if (missingValid) inv = Invariant.edgeOnce;
-    } else if (got.filter((h) => h[1] === IrqStatus.INVALID).length !== want.filter((w) => w[1] === IrqStatus.INVALID).length) {
+    } else if (
+      got.filter((h) => h[1] === IrqStatus.INVALID).length !==
+      want.filter((w) => w[1] === IrqStatus.INVALID).length
+    ) {
       inv = Invariant.oneBuffer;
     }
     this.fail(inv, `${cause}: the device handed back ${fmt(got)}, the rules say ${fmt(want)}`);
@@ -359,7 +394,8 @@ export class RealSystem implements ExploredSystem {
     this.consumer.forEach((c, l) => {
       if (c.finish) out.push(`handler L${l} finish`);
       if (!c.op) {
-        if (c.view === IrqType.NONE) for (const t of this.opts.types) out.push(`enable L${l} ${typeShort(t)}`);
+        if (c.view === IrqType.NONE)
+          for (const t of this.opts.types) out.push(`enable L${l} ${typeShort(t)}`);
         else {
           if (this.opts.ops.includes('retype'))
             for (const t of this.opts.types) if (t !== c.view) out.push(`retype L${l} ${typeShort(t)}`);
@@ -450,7 +486,8 @@ export class RealSystem implements ExploredSystem {
     await settle();
     if (this.handlerLog.length > 0) this.lastLabel += ' → ' + this.handlerLog.join(' → ');
     this.consumer.forEach((c, l) => {
-      if (c.calls > 0) this.fail(Invariant.eventsMatchEdges, `a VALID interrupt for L${l} never reached its handler`);
+      if (c.calls > 0)
+        this.fail(Invariant.eventsMatchEdges, `a VALID interrupt for L${l} never reached its handler`);
     });
     this.checkQuiescent();
   }
@@ -538,40 +575,72 @@ export class RealSystem implements ExploredSystem {
     return this.lastLabel;
   }
 
+  /**
+   * Lines are interchangeable unless rings stop and start (resumeEvents delivers in line
+   * order), so then the key is the least encoding over every renaming of the lines: a state
+   * and its mirror image are one state.
+   */
   key(): string {
     const d = this.driver as unknown as {
-      irqLines: Array<{ type: number; enabled: boolean; inFlight: boolean; enableGen: number; queuedGen: number; handling: boolean }>;
+      irqLines: Array<{
+        type: number;
+        enabled: boolean;
+        inFlight: boolean;
+        enableGen: number;
+        queuedGen: number;
+        handling: boolean;
+      }>;
     };
     const g = this.gpio as unknown as { eventsSuspended: boolean };
-    const dev = this.gpio
-      .snapshot()
-      .map((s) => `${s.direction}${s.irqType}${+s.armed}${+s.latched}${s.value}`)
-      .join(',');
-    const drv = d.irqLines
-      .map((s) => `${s.type}${+s.enabled}${+s.inFlight}${+(s.enableGen === s.queuedGen)}${+s.handling}`)
-      .join(',');
-    const cons = this.consumer
-      .map((c) => `${c.view}${c.op ? c.op.kind + c.op.type + c.op.sent.join('/') : '-'}${+c.getting}${+!!c.finish}${+c.unreported}${c.calls}`)
-      .join(',');
-    const req = (p: Placed) => `${p.req.type}:${p.req.gpio}:${p.req.value}`;
-    return [
-      dev,
+    const snap = this.gpio.snapshot();
+    const refLines = this.ref.lineKeys();
+    const perLine = snap.map((sn, l) => {
+      const s = d.irqLines[l];
+      const c = this.consumer[l];
+      return [
+        `${sn.direction}${sn.irqType}${+sn.armed}${+sn.latched}${sn.value}`,
+        `${s.type}${+s.enabled}${+s.inFlight}${+(s.enableGen === s.queuedGen)}${+s.handling}`,
+        `${c.view}${c.op ? c.op.kind + c.op.type + c.op.sent.join('/') : '-'}${+c.getting}${+!!c.finish}${+c.unreported}${c.calls}`,
+        refLines[l],
+        this.evOut[l],
+      ].join(':');
+    });
+    const shared = [
       +g.eventsSuspended,
-      drv,
-      cons,
-      this.ref.key(),
-      this.reqAvail.map(req).join(';'),
-      this.reqUsed.map((p) => req(p) + '=' + p.status).join(';'),
-      this.evAvail.join(';'),
-      this.evUsed.map(([l, s]) => `${l}=${s}`).join(';'),
-      this.evHeldBack.map(([l, s]) => `${l}=${s}`).join(';'),
+      +this.ref.isSuspended,
       this.pendingKick.map(Number).join(''),
       this.pendingIrq.join(''),
       +this.ringsRunning,
-    ].join('|');
+    ].join('');
+    const encode = (rename: readonly number[]): string => {
+      const order = rename.map((_, j) => rename.indexOf(j));
+      const req = (p: Placed) => `${p.req.type}:${rename[p.req.gpio]}:${p.req.value}`;
+      return [
+        order.map((l) => perLine[l]).join(','),
+        shared,
+        this.reqAvail.map(req).join(';'),
+        this.reqUsed.map((p) => req(p) + '=' + p.status).join(';'),
+        this.evAvail.map((l) => rename[l]).join(';'),
+        this.evUsed.map(([l, st]) => `${rename[l]}=${st}`).join(';'),
+        this.evHeldBack.map(([l, st]) => `${rename[l]}=${st}`).join(';'),
+      ].join('|');
+    };
+    const identity = perLine.map((_, i) => i);
+    if (this.opts.rings) return encode(identity);
+    let best: string | null = null;
+    for (const rename of permutations(identity)) {
+      const k = encode(rename);
+      if (best === null || k < best) best = k;
+    }
+    return best as string;
   }
 
   dispose(): void {
     this.consumer.forEach((c) => c.finish?.());
   }
+}
+
+function permutations(xs: readonly number[]): number[][] {
+  if (xs.length <= 1) return [[...xs]];
+  return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
 }

@@ -130,11 +130,13 @@ export class ReferenceDevice {
     this.suspended = false;
   }
 
-  key(): string {
-    return (
-      this.lines.map((l) => `${l.direction}${l.type}${+l.armed}${+l.owed}${l.level}`).join(',') +
-      (this.suspended ? 's' : '')
-    );
+  /** Per-line state, for the explorer's canonical encoding; `suspended` is the rest. */
+  lineKeys(): string[] {
+    return this.lines.map((l) => `${l.direction}${l.type}${+l.armed}${+l.owed}${l.level}`);
+  }
+
+  get isSuspended(): boolean {
+    return this.suspended;
   }
 
   private disable(n: number): HandBack[] {
@@ -163,6 +165,8 @@ export class ReferenceDevice {
   }
 
   private levelActive(l: RefLine): boolean {
-    return (l.type === IrqType.LEVEL_HIGH && l.level === 1) || (l.type === IrqType.LEVEL_LOW && l.level === 0);
+    return (
+      (l.type === IrqType.LEVEL_HIGH && l.level === 1) || (l.type === IrqType.LEVEL_LOW && l.level === 0)
+    );
   }
 }

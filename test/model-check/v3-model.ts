@@ -114,8 +114,7 @@ export class V3Model implements ExploredSystem {
         return;
       case 'start':
         l.irqPending = false;
-        if (l.running)
-          this.violated.push({ invariant: Invariant.handlerExclusive, detail: 'RE-ENTERED' });
+        if (l.running) this.violated.push({ invariant: Invariant.handlerExclusive, detail: 'RE-ENTERED' });
         else if (l.coreMasked)
           this.violated.push({ invariant: Invariant.handlerExclusive, detail: 'MASKED' });
         if (this.violated.length > 0) {
