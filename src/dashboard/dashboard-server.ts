@@ -240,16 +240,18 @@ export class DashboardServer {
         }),
       }),
     );
+    // One command at a time per page, answered in order.
+    let queue = Promise.resolve();
     ws.on('message', (data, isBinary) => {
-      void this.command(ws, isBinary ? null : data.toString());
+      const text = isBinary ? null : data.toString();
+      queue = queue.then(() => this.command(ws, text));
     });
   }
 
   private async command(ws: WebSocket, text: string | null): Promise<void> {
     let id: number | null = null;
     try {
-      const c = decodeCommand(text);
-      id = c.id;
+      const c = decodeCommand(text, (v) => (id = v));
       const dev = this.opts.devices[c.device];
       if (!dev) throw new Error(`no device ${c.device} (the dashboard shows ${this.feeds.length})`);
       const { client } = dev;
@@ -275,7 +277,8 @@ export class DashboardServer {
   }
 }
 
-function decodeCommand(text: string | null): PageCommand {
+/** Decodes a page command; `onId` learns the id first, so even a refusal can name it. */
+function decodeCommand(text: string | null, onId: (id: number) => void): PageCommand {
   if (text === null) throw new Error('commands are JSON text messages');
   let v: unknown;
   try {
@@ -292,6 +295,7 @@ function decodeCommand(text: string | null): PageCommand {
     return x;
   };
   const id = int('id', Number.MAX_SAFE_INTEGER);
+  onId(id);
   const device = int('device');
   const line = int('line');
   if (o.type === 'input') {
