@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { FdPoller, closeFd, eventfd, eventfdRead, eventfdWrite, getCpu } from '../native/index.ts';
 import { summarize, type LatencySummary } from './percentiles.ts';
 
+// The child is this file's sibling: TypeScript through tsx in the repository, compiled JS in dist/.
+const fromSource = import.meta.url.endsWith('.ts');
+const echoChild = fileURLToPath(new URL(`./eventfd-echo.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+
 export interface FloorResult extends LatencySummary {
   childCpu: number;
   parentCpu: number;
@@ -15,8 +19,8 @@ export interface FloorResult extends LatencySummary {
 export async function eventfdFloor(iterations: number, childCpu?: number): Promise<FloorResult> {
   const ping = eventfd(0);
   const pong = eventfd(0);
-  const child = fork(fileURLToPath(new URL('./eventfd-echo.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
+  const child = fork(echoChild, [], {
+    execArgv: fromSource ? ['--import', 'tsx'] : [],
     stdio: ['ignore', 'inherit', 'inherit', ping, pong, 'ipc'],
     env: { ...process.env, VGPIO_ECHO_CPU: childCpu === undefined ? '' : String(childCpu) },
   });
