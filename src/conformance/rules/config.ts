@@ -21,7 +21,7 @@ export const configFields: Rule = {
 export const namesBlock: Rule = {
   id: 'names.block',
   clause: S('6.9'),
-  quote: '"The strings MUST be zero-terminated and unique"; gpio_names_size = block size',
+  quote: '"The strings MUST be zero-terminated and an unique (if available)"; size = gpio_names_size',
   strength: 'MUST',
   title: 'GET_LINE_NAMES: 1+N bytes, ngpio NUL-terminated unique names',
   async run(ctx) {
