@@ -21,6 +21,7 @@ import type { VirtioDriverTransport } from '../virtio/driver-transport.ts';
 import { DriverQueue, type BufferLayout } from '../virtqueue/driver-queue.ts';
 import { ringOptions } from '../virtqueue/split-ring.ts';
 import { VirtqueueError } from '../virtqueue/virtqueue-error.ts';
+import { GpioLineError } from './gpio-line-error.ts';
 import { SerialLock } from './serial-lock.ts';
 import { wantedFeatures, type FeatureChoice } from './wanted-features.ts';
 
@@ -218,7 +219,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   }
 
   private async submit(b: BufferLayout, what: string): Promise<RawReply> {
-    if (this.closed) throw new Error('driver closed');
+    if (this.closed) throw new GpioLineError('EBADF', 'driver closed');
     for (;;) {
       try {
         return await new Promise<RawReply>((resolve, reject) => {
@@ -321,9 +322,10 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   }
 
   private irqLine(line: number): IrqLine {
-    if (!this.irqSupported) throw new Error('the device did not negotiate VIRTIO_GPIO_F_IRQ');
+    if (!this.irqSupported)
+      throw new GpioLineError('ENODEV', 'the device did not negotiate VIRTIO_GPIO_F_IRQ');
     const st = this.irqLines[line];
-    if (!st) throw new RangeError(`line ${line} out of range (0..${this.ngpio - 1})`);
+    if (!st) throw new GpioLineError('EINVAL', `line ${line} out of range (0..${this.ngpio - 1})`);
     return st;
   }
 

@@ -6,8 +6,10 @@ export type GpioLineErrorCode =
   | 'EBUSY'
   /** A value written to a line that is not an output. */
   | 'EPERM'
-  /** The line request was released. */
-  | 'EBADF';
+  /** The line request was released, or the chip closed. */
+  | 'EBADF'
+  /** Edge detection asked of a device without interrupts (VIRTIO_GPIO_F_IRQ not negotiated). */
+  | 'ENODEV';
 
 /** A line operation refused by the driver before anything reached the device. */
 export class GpioLineError extends Error {

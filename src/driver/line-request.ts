@@ -53,6 +53,12 @@ export class LineRequest extends EventEmitter<LineRequestEvents> {
   async apply(config: LineRequestConfig): Promise<void> {
     const next = new Map<number, Required<LineSettings>>();
     for (const [k, s] of Object.entries(config.lines)) next.set(Number(k), normalizeSettings(s, Number(k)));
+    const edged = [...next].find(([, s]) => s.edge !== 'none');
+    if (edged && !this.driver.irqSupported)
+      throw new GpioLineError(
+        'ENODEV',
+        `line ${edged[0]}: edge detection needs VIRTIO_GPIO_F_IRQ, not negotiated`,
+      );
     await Promise.all(
       [...next].map(async ([offset, s]) => {
         const old = this.settings.get(offset);
@@ -120,14 +126,20 @@ export class LineRequest extends EventEmitter<LineRequestEvents> {
     if (this.released) return;
     this.released = true;
     for (const s of [...this.streams]) s.end();
-    await Promise.all(
-      [...this.settings].map(async ([offset, s]) => {
-        if (s.edge !== 'none') await this.driver.disableIrq(offset);
-        await this.driver.setDirection(offset, Direction.NONE);
-      }),
-    );
-    this.onRelease();
-    this.settings.clear();
+    try {
+      // Every line is released even when the device fails one: the first failure is reported after.
+      const results = await Promise.allSettled(
+        [...this.settings].map(async ([offset, s]) => {
+          if (s.edge !== 'none' && this.driver.irqSupported) await this.driver.disableIrq(offset);
+          await this.driver.setDirection(offset, Direction.NONE);
+        }),
+      );
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      this.onRelease();
+      this.settings.clear();
+    }
   }
 
   private async interrupt(offset: number, timestampNs: bigint): Promise<void> {

@@ -167,6 +167,40 @@ describe('chip', () => {
     await lb.chip.close();
   });
 
+  test('ENODEV: edge detection on a device without interrupts; the lines stay free', async () => {
+    const { chip } = await openLoopbackChip({ lines: 2, device: { irq: false } });
+    assert.equal(chip.driver.irqSupported, false);
+    await rejectsWith(chip.requestLines({ lines: { 0: { direction: 'input', edge: 'rising' } } }), 'ENODEV');
+    assert.equal((await chip.lineInfo(0)).used, false);
+    const plain = await chip.requestLines({ lines: { 0: { direction: 'input' } } });
+    assert.equal(await plain.getValue(0), 0, 'lines without edges still work');
+    await chip.close();
+  });
+
+  test('the driver underneath: EINVAL for a line past ngpio, EBADF once closed', async () => {
+    const { chip } = await openLoopbackChip({ lines: 2 });
+    await rejectsWith(
+      chip.driver.enableIrq(2, IrqType.EDGE_RISING, () => {}),
+      'EINVAL',
+    );
+    await chip.close();
+    await rejectsWith(chip.driver.getValue(0), 'EBADF');
+  });
+
+  test('release frees its lines even when the device cannot be told, and reports the failure', async () => {
+    const { chip } = await openLoopbackChip({ lines: 2 });
+    const req = await chip.requestLines({
+      lines: { 0: { direction: 'output', outputValue: 1 }, 1: { direction: 'input', edge: 'both' } },
+    });
+    await chip.driver.close();
+    await rejectsWith(req.release(), 'EBADF');
+    // Freed: a new request fails on the closed driver (EBADF), not on a line still held (EBUSY).
+    await rejectsWith(
+      chip.requestLines({ lines: { 0: { direction: 'input' }, 1: { direction: 'input' } } }),
+      'EBADF',
+    );
+  });
+
   test('EINVAL: bad offsets, empty requests, edges on outputs, output values other than 0/1', async () => {
     const { chip } = await openLoopbackChip({ lines: 2 });
     await rejectsWith(chip.requestLines({ lines: { 2: { direction: 'input' } } }), 'EINVAL');
