@@ -438,6 +438,12 @@ export class VhostUserBackend {
     } catch (e) {
       this.internalError(`serving ring ${r.index}`, e);
     }
+    this.checkMemory();
+  }
+
+  /** After the device touched guest memory: did the front-end shrink it under us (docs/protocol.md §7)? */
+  private checkMemory(): void {
+    if (this.memory?.faulted()) this.fail('guest memory shrank under a mapped region (SIGBUS survived)');
   }
 
   /** A bug, not bad input: end this connection, keep the process and its other devices alive. */
@@ -462,6 +468,7 @@ export class VhostUserBackend {
   }
 
   private notify(r: Vring): void {
+    this.checkMemory();
     if (r.callFd === null || this.failed) return;
     let delivered: boolean;
     let error = 'counter saturated';

@@ -1,4 +1,4 @@
-import { fdSize, mmap, munmap } from '../../native/index.ts';
+import { fdSeals, fdSize, mappingFaulted, mappingFaults, mmap, munmap } from '../../native/index.ts';
 import { GuestMemory } from '../../virtqueue/guest-memory.ts';
 import type { MemoryRegionDesc } from './message.ts';
 
@@ -6,12 +6,16 @@ interface Mapping {
   desc: MemoryRegionDesc;
   buffer: ArrayBuffer;
   bytes: Uint8Array;
+  /** Its memfd is sealed against shrinking: no truncation can ever fault it. */
+  sealed: boolean;
 }
 
 /** A front-end's memory table, mapped: guest-physical access plus front-end user-address translation. */
 export class MappedMemory {
   readonly guest: GuestMemory;
   private readonly maps: Mapping[];
+  /** The process's survived-SIGBUS count when last looked at. */
+  private faultsSeen = Atomics.load(mappingFaults, 0);
 
   private constructor(maps: Mapping[]) {
     this.maps = maps;
@@ -45,6 +49,7 @@ export class MappedMemory {
           desc: r,
           buffer,
           bytes: new Uint8Array(buffer, Number(r.mmapOffset), Number(r.memorySize)),
+          sealed: fdSeals(fds[i])?.includes('shrink') ?? false,
         });
       });
       const ranges = (key: 'guestPhysAddr' | 'userspaceAddr') =>
@@ -70,6 +75,21 @@ export class MappedMemory {
       if (ua >= start && ua + BigInt(len) <= start + size) return Number(guestPhysAddr + (ua - start));
     }
     return null;
+  }
+
+  /**
+   * True when a region's file shrank under us and a touch past its new end was survived (the
+   * guard maps zero pages there: reads give 0, writes are lost), so the memory is no longer the
+   * guest's. We take the cheap path for everyone: a shared counter says whether any mapping in the
+   * process faulted since we last looked (no native call), and only then are our regions asked,
+   * skipping those sealed against shrinking (QEMU's memfd backend seals by default). Refusing
+   * unsealed regions instead would turn away file-backed guest memory, which QEMU cannot seal.
+   */
+  faulted(): boolean {
+    const now = Atomics.load(mappingFaults, 0);
+    if (now === this.faultsSeen) return false;
+    this.faultsSeen = now;
+    return this.maps.some((m) => !m.sealed && mappingFaulted(m.buffer));
   }
 
   get regionCount(): number {
