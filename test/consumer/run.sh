@@ -111,4 +111,12 @@ kill "$DAEMON"
 wait "$DAEMON" || fail "daemon exit status $? on SIGTERM: $(cat "$WORK/daemon.log")"
 DAEMON=
 [[ ! -e $SOCK ]] || fail "daemon left its socket behind"
+say "no addon at all (prebuilds/ removed): the loopback still works, vhost-user says what is missing"
+mv node_modules/vgpio/prebuilds "$WORK/prebuilds.away"
+out=$(node --import ./no-addon.mjs example.mjs)
+[[ $out == "$EXPECTED" ]] || fail "example.mjs without an addon printed: $out"
+"$VGPIO" serve --socket "$WORK/none.sock" 2>"$WORK/none.log" && fail "serve started without an addon"
+grep -q 'the native addon is missing' "$WORK/none.log" || fail "no clear error: $(cat "$WORK/none.log")"
+[[ $(wc -l <"$WORK/none.log") -le 2 ]] || fail "more than one error: $(cat "$WORK/none.log")"
+mv "$WORK/prebuilds.away" node_modules/vgpio/prebuilds
 say "PASS"
