@@ -153,7 +153,8 @@ export class RealSystem implements ExploredSystem {
     this.consumer = Array.from({ length: opts.lines }, () => this.freshConsumer());
     this.evOut = Array.from({ length: opts.lines }, () => 0);
     const v = this.vdev;
-    const self = this;
+    // A malformed ring is a bug here: the driver and device share one correct memory.
+    v.onNeedsReset = (q, e) => this.fail(Invariant.protocol, `queue ${q} marked broken: ${e.message}`);
     this.wrapper = {
       deviceId: v.deviceId,
       numQueues: v.numQueues,
@@ -161,28 +162,25 @@ export class RealSystem implements ExploredSystem {
       offeredFeatures: v.offeredFeatures,
       readConfig: (o, s) => v.readConfig(o, s),
       setFeatures: (f) => v.setFeatures(f),
-      startQueue: (i, queue, _notify) => {
-        const gen = self.gen;
+      startQueue: (i, queue) => {
+        const gen = this.gen;
         const notify = () => {
-          if (gen === self.gen && !self.pendingIrq.includes(i)) self.pendingIrq.push(i);
+          if (gen === this.gen && !this.pendingIrq.includes(i)) this.pendingIrq.push(i);
         };
-        self.queues[i] = { queue, notify };
+        this.queues[i] = { queue, notify };
         v.startQueue(i, queue, notify);
       },
       stopQueue: (i, drop) => {
-        self.queues[i] = null;
+        this.queues[i] = null;
         v.stopQueue(i, drop);
       },
+      // Recorded, not delivered: `serve requestq` / `serve eventq` deliver it.
       kick: (i) => {
-        self.pendingKick[i] = true;
+        this.pendingKick[i] = true;
       },
       reset: () => v.reset(),
-      get onNeedsReset() {
-        return v.onNeedsReset;
-      },
-      set onNeedsReset(_f) {
-        v.onNeedsReset = (q, e) => self.fail(Invariant.protocol, `queue ${q} marked broken: ${e.message}`);
-      },
+      // The transport installs its own (empty) handler here; the device keeps ours.
+      onNeedsReset: null,
     };
   }
 

@@ -11,6 +11,7 @@ export interface SeededBug extends Mutation {
 }
 
 const edgesOnly: Partial<RealSystemOptions> = {
+  lines: 1,
   types: [IrqType.EDGE_BOTH],
   ops: ['disable'],
   values: false,
