@@ -3,7 +3,6 @@
 #include "shim.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,27 +44,23 @@ napi_value js_socket_accept(napi_env env, napi_callback_info info) {
   return return_fd(env, conn);
 }
 
-/* socketConnect(path: string): number. The connect itself is blocking (it
- * only waits while the listener's backlog is full), then O_NONBLOCK is set. */
+/* socketConnect(path: string): number. Never waits: an AF_UNIX connect
+ * completes at once, except that a blocking one sleeps while the listener's
+ * backlog is full (a listener that never accepts would hold us forever);
+ * non-blocking, that is EAGAIN. */
 napi_value js_socket_connect(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   struct sockaddr_un sa;
   socklen_t salen = 0;
-  int r, fd, flags;
+  int r, fd;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   r = arg_sockaddr(env, argv[0], &sa, &salen);
   if (r < 0) return NULL;
   if (r > 0) return throw_errno(env, "connect", r);
-  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno);
-  /* An interrupted AF_UNIX connect leaves the socket unconnected: retry. */
-  do r = connect(fd, (struct sockaddr *)&sa, salen);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return close_and_throw(env, fd, "connect", errno);
-  flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-    return close_and_throw(env, fd, "fcntl", errno);
+  if (connect(fd, (struct sockaddr *)&sa, salen) < 0) return close_and_throw(env, fd, "connect", errno);
   return return_fd(env, fd);
 }
 

@@ -212,8 +212,9 @@ export function socketAccept(fd: number): number | null {
 }
 
 /**
- * Connect to an AF_UNIX stream socket and return the (then non-blocking) fd.
- * The connect itself blocks while the listener's backlog is full.
+ * Connect to an AF_UNIX stream socket and return the non-blocking, close-on-exec fd. Never waits:
+ * throws 'EAGAIN' when the listener's backlog is full (a blocking connect would sleep until the
+ * listener accepts, forever if it never does), 'ECONNREFUSED' when nobody listens.
  */
 export function socketConnect(path: string): number {
   return binding.socketConnect(path);

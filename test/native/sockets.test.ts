@@ -240,6 +240,35 @@ describe('socketListen / socketConnect / socketAccept', () => {
     }
   });
 
+  it('socketConnect never waits: a listener whose backlog is full answers EAGAIN at once', () => {
+    const path = join(dir, 'full.sock');
+    const l = socketListen(path, 1);
+    const conns: number[] = [];
+    try {
+      const t = process.hrtime.bigint();
+      let refused: unknown = null;
+      for (let i = 0; i < 16 && refused === null; i++) {
+        try {
+          conns.push(socketConnect(path));
+        } catch (e) {
+          refused = e;
+        }
+      }
+      const ms = Number(process.hrtime.bigint() - t) / 1e6;
+      assert.ok(isSyscallError(refused, 'EAGAIN'), `expected EAGAIN, got ${String(refused)}`);
+      assert.ok(conns.length >= 1 && conns.length <= 3, `${conns.length} connections queued`);
+      assert.ok(ms < 1000, `${ms} ms`);
+      // Once the listener accepts, there is room again.
+      const s = socketAccept(l);
+      assert.ok(s !== null);
+      closeFd(s);
+      conns.push(socketConnect(path));
+    } finally {
+      conns.forEach(closeFd);
+      closeFd(l);
+    }
+  });
+
   it('supports the abstract namespace', () => {
     const name = `\0vgpio-native-test-${process.pid}`;
     const l = socketListen(name, 1);
