@@ -158,7 +158,9 @@ static guarded_range_t *guard_add(void *addr, size_t len, int prot) {
     for (i = 0; i < CHUNK_SLOTS; i++) {
       guarded_range_t *r = &chunk[i];
       uintptr_t expected = 0;
-      if (!atomic_compare_exchange_strong(&r->start, &expected, SLOT_CLAIMED)) continue;
+      if (atomic_load_explicit(&r->start, memory_order_relaxed) != 0 ||
+          !atomic_compare_exchange_strong(&r->start, &expected, SLOT_CLAIMED))
+        continue;
       atomic_store(&r->faulted, 0);
       atomic_store(&r->prot, prot);
       atomic_store(&r->end, (uintptr_t)addr + len);
