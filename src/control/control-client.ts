@@ -237,13 +237,14 @@ export class ControlClient {
   }
 
   /**
-   * The device's events as they happen, optionally filtered. Ends when `close()` is called;
-   * throws when the daemon goes away.
+   * The device's events from this call on (they queue until read), optionally filtered. Ends
+   * when `close()` is called or the loop breaks (`return()`); throws when the daemon goes away.
    */
-  async *events(filter: EventFilter = {}): AsyncGenerator<ControlEvent, void, undefined> {
+  events(filter: EventFilter = {}): AsyncIterableIterator<ControlEvent> {
     const queue: ControlEvent[] = [];
     let wake: (() => void) | null = null;
     let ended: { error: Error | null } | null = null;
+    let done = false;
     const sub: Subscriber = {
       push: (e) => {
         if (queue.length >= MAX_QUEUED_EVENTS) {
@@ -257,30 +258,54 @@ export class ControlClient {
         wake?.();
       },
     };
-    if (this.closedBy) throw this.closedBy;
-    this.subscribers.add(sub);
-    try {
-      await this.startWatch();
-      const lines = filter.lines ? new Set(filter.lines.map((l) => this.lineIndex(l))) : null;
-      const types = filter.types ? new Set(filter.types) : null;
-      for (;;) {
-        while (queue.length > 0) {
-          const e = queue.shift() as ControlEvent;
-          if (types && !types.has(e.event)) continue;
-          if (lines && e.line !== undefined && !lines.has(e.line)) continue;
-          yield e;
-        }
-        if (ended) {
-          const { error } = ended as { error: Error | null };
-          if (error) throw error;
-          return;
-        }
-        await new Promise<void>((r) => (wake = r));
-        wake = null;
-      }
-    } finally {
+    if (this.closedBy) ended = { error: this.closedBy };
+    else this.subscribers.add(sub);
+    const started = this.startWatch().then(() => ({
+      lines: filter.lines ? new Set(filter.lines.map((l) => this.lineIndex(l))) : null,
+      types: filter.types ? new Set(filter.types) : null,
+    }));
+    started.catch(() => {}); // reported by next()
+    const finish = (): IteratorResult<ControlEvent> => {
+      done = true;
       this.subscribers.delete(sub);
-    }
+      return { done: true, value: undefined };
+    };
+    const it: AsyncIterableIterator<ControlEvent> = {
+      next: async () => {
+        if (done) return { done: true, value: undefined };
+        let f: Awaited<typeof started>;
+        try {
+          f = await started;
+        } catch (e) {
+          finish();
+          throw e;
+        }
+        for (;;) {
+          let e: ControlEvent | undefined;
+          while ((e = queue.shift()) !== undefined) {
+            if (f.types && !f.types.has(e.event)) continue;
+            if (f.lines && e.line !== undefined && !f.lines.has(e.line)) continue;
+            return { done: false, value: e };
+          }
+          const end: { error: Error | null } | null = ended;
+          if (end) {
+            finish();
+            if (end.error) throw end.error;
+            return { done: true, value: undefined };
+          }
+          if (done) return { done: true, value: undefined };
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+        }
+      },
+      return: async () => {
+        const r = finish();
+        wake?.();
+        return r;
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
   }
 
   /** Resolves when `line` is at `level` (at once if it already is); rejects after timeoutMs. */

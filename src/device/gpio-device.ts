@@ -68,6 +68,8 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
   private irqSupported = false;
   private eventsSuspended = false;
   private sink: EventSink<Token> | null = null;
+  /** A direction being applied: levels the backend reports meanwhile belong to it (device-events.ts). */
+  private changing: { gpio: number; dir: Direction; announced: boolean } | null = null;
   private readonly log: NonNullable<GpioDeviceOptions['log']>;
 
   constructor(
@@ -223,9 +225,8 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       this.disableIrq(gpio, line);
       line.value = 0;
     }
-    this.backend.setDirection(gpio, dir, line.value); // a LineFault leaves the line as it was
+    this.applyDirection(gpio, dir, line.value); // a LineFault leaves the line as it was
     line.direction = dir;
-    if (this.events.active) this.events.line(gpio, { type: 'direction', direction: directionNameOf(dir) });
     line.level = this.sensed(gpio) ?? line.level;
     this.emit('line', gpio);
     return true;
@@ -243,9 +244,8 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     if (line.enabled) return false; // the driver must disable before changing the type (protocol.md R11)
     if (line.direction === Direction.NONE) {
       // An interrupt on an unconfigured line: treat it as an input (docs/protocol.md §9).
-      this.backend.setDirection(gpio, Direction.IN, line.value);
+      this.applyDirection(gpio, Direction.IN, line.value);
       line.direction = Direction.IN;
-      if (this.events.active) this.events.line(gpio, { type: 'direction', direction: 'input' });
     }
     this.backend.watch(gpio, type); // a LineFault leaves the type unset
     line.irqType = type;
@@ -273,12 +273,19 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
   private levelChanged(c: LevelChange): void {
     const line = this.lines[c.line];
     if (!line) return;
-    if (this.events.active)
+    if (this.events.active) {
+      const ch = this.changing?.gpio === c.line ? this.changing : null;
+      if (ch && !ch.announced) {
+        ch.announced = true;
+        this.events.line(c.line, { type: 'direction', direction: directionNameOf(ch.dir) });
+      }
+      const dir = ch ? ch.dir : line.direction;
       this.events.line(c.line, {
-        type: line.direction === Direction.OUT ? 'output' : 'input',
+        type: dir === Direction.OUT ? 'output' : 'input',
         from: line.level,
         to: c.level,
       });
+    }
     const edge = line.edgeMatches(c.level);
     line.level = c.level;
     if (edge) {
@@ -307,6 +314,19 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
       const level = this.sensed(gpio);
       if (level !== null && line.levelActive(level)) this.deliver(gpio, line);
     }
+  }
+
+  /** backend.setDirection, announced once: before the level change it causes, or after it succeeded. */
+  private applyDirection(gpio: number, dir: Direction, value: Level): void {
+    const change = { gpio, dir, announced: false };
+    this.changing = change;
+    try {
+      this.backend.setDirection(gpio, dir, value);
+    } finally {
+      this.changing = null;
+    }
+    if (!change.announced && this.events.active)
+      this.events.line(gpio, { type: 'direction', direction: directionNameOf(dir) });
   }
 
   /** The level the backend senses, or null when it cannot (a LineFault, which the backend logged). */

@@ -353,7 +353,7 @@ describe('control endpoint', { timeout: 60_000 }, () => {
       got.slice(1).map((e) => brief(e as unknown as ControlEvent)),
       ['input 1 btn high->low'],
     );
-    await it.return();
+    await it.return?.();
     raw.sock.destroy();
   });
 
