@@ -240,6 +240,9 @@ napi_value js_eventfd_write(napi_env env, napi_callback_info info) {
   }
   /* The kernel refuses this value (EINVAL) before it could ever wait. */
   if (value == UINT64_MAX) return throw_errno(env, "write", EINVAL);
+  if (guard_setup() == EBUSY)
+    return throw_custom(env, "EBUSY", EBUSY, "sigaction",
+                        "the eventfd write guard needs signal SIGRTMAX-1, which another handler holds");
   n = guarded_io(fd, &value, POLLOUT);
   if (n < 0) {
     if (!is_eagain(errno)) return throw_errno(env, "write", errno);
