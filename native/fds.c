@@ -76,14 +76,14 @@ napi_value js_eventfd(napi_env env, napi_callback_info info) {
  * /proc/self/fd/N of an eventfd fails with ENXIO (anon inode).
  *
  *  - Read: preadv2(RWF_NOWAIT). eventfd's read_iter honours IOCB_NOWAIT under
- *    the counter's lock (Linux >= 5.12 sets FMODE_NOWAIT on eventfds), so the
+ *    the counter's lock (current kernels set FMODE_NOWAIT on eventfds), so the
  *    kernel itself returns EAGAIN on an empty counter: one syscall, no race.
  *    A kernel (or fd kind) without it answers EOPNOTSUPP: then the write path's
  *    guard is used.
  *  - Write: eventfd's write has no NOWAIT variant (pwritev2(RWF_NOWAIT) gives
  *    EOPNOTSUPP). poll(POLLOUT, 0) answers the common case (saturated counter:
  *    false at once); the race after it is closed by a guard: a POSIX timer
- *    directed at this thread (SIGEV_THREAD_ID) fires GUARD_SIGNAL every
+ *    directed at this thread (SIGEV_THREAD_ID) fires SIGRTMAX-1 every
  *    GUARD_NS while the write runs. The handler does nothing and is installed
  *    without SA_RESTART, so a write that went to sleep returns EINTR, which we
  *    report as "would block". The timer is periodic so that an expiry that
@@ -95,6 +95,10 @@ napi_value js_eventfd(napi_env env, napi_callback_info info) {
  *    about +2.5 us per write on the 2-core VM this was measured on; the worst
  *    case wait (a peer that wins the race) is GUARD_NS, 2x GUARD_NS if the
  *    thread was preempted right at the first expiry.
+ *  - Weighed and not taken: a watchdog thread that tgkill()s a thread stuck
+ *    in write (no per-call syscalls, but a thread of our own, wake-ups while
+ *    busy, and a window in which its signal lands in the next, unrelated
+ *    syscall of the JS thread).
  */
 /* 5 ms: a shorter first expiry makes arming dearer (the hrtimer then becomes
  * the CPU's next timer event, which re-programs the clock device): measured
