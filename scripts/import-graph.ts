@@ -35,6 +35,7 @@ const LAYER_PATHS: ReadonlyArray<readonly [string, string]> = [
   ['src/transports/', 'transports'],
   ['src/compose/', 'compose'],
   ['src/hostchip/', 'hostchip'],
+  ['src/board/', 'board'],
   ['src/daemon/', 'daemon'],
   ['src/control/', 'control'],
   ['src/conformance/', 'conformance'],
@@ -46,7 +47,7 @@ const LAYER_PATHS: ReadonlyArray<readonly [string, string]> = [
 
 const BASE = ['virtio-base'];
 const CORE = ['protocol', 'virtqueue', 'virtio', 'log', ...BASE];
-const BELOW_SURFACES = [...CORE, 'native', 'device', 'driver', 'transports', 'compose', 'hostchip'];
+const BELOW_SURFACES = [...CORE, 'native', 'device', 'driver', 'transports', 'compose', 'hostchip', 'board'];
 const SURFACES = ['daemon', 'control', 'conformance', 'bench', 'trace', 'dashboard', 'cli'];
 
 /** What each layer may import besides itself. Files directly in src/ are entry points: anything. */
@@ -64,6 +65,8 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   compose: ['device', 'driver', 'transports', ...CORE],
   // A line backend over the host's GPIO character device: implements device's LineBackend.
   hostchip: ['device', 'native', ...CORE],
+  // Simulated boards: line backends with peripherals on the simulated lines.
+  board: ['device', ...CORE],
   ...Object.fromEntries(SURFACES.map((s) => [s, [...BELOW_SURFACES, ...SURFACES]])),
 };
 
