@@ -107,7 +107,11 @@ export class DashboardServer {
     });
     const addr = d.http.address();
     d.actualPort = typeof addr === 'object' && addr ? addr.port : opts.port;
-    opts.log.log('info', 'dashboard listening', { url: d.url });
+    // The token stays out of the log (logs travel further than the terminal that started this).
+    opts.log.log('info', 'dashboard listening', {
+      url: d.url.replace(/\?token=.*$/, ''),
+      token: opts.token ? 'required' : 'none (loopback only)',
+    });
     return d;
   }
 
