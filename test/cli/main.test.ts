@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { command as serveCommand } from '../../src/cli/serve-command.ts';
 import { runCli } from '../daemon/daemon-harness.ts';
 
 const COMMANDS = ['serve', 'input', 'output', 'status', 'conformance', 'bench'];
@@ -52,9 +53,7 @@ describe('vgpio command line', { timeout: 120_000 }, () => {
     assert.deepEqual(r, {
       code: 2,
       stdout: '',
-      stderr:
-        'vgpio: --fd x is not a file descriptor\n' +
-        'usage: vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]\n',
+      stderr: `vgpio: --fd x is not a file descriptor\nusage: ${serveCommand.usage}\n`,
     });
   });
 

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ControlClient } from '../../src/control/control-client.ts';
+import type { DeviceStatus } from '../../src/control/control-protocol.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** `node ...CLI args` runs the CLI from src/ (bin/vgpio.js runs the compiled dist/; test/consumer tests that). */
@@ -110,5 +112,17 @@ export async function runCli(
     return { code, stdout: d.stdout, stderr: d.stderr };
   } finally {
     clearTimeout(t);
+  }
+}
+
+/** The daemon's status for device socket `path`, over its control endpoint. */
+export async function controlStatus(path: string): Promise<DeviceStatus> {
+  const c = await ControlClient.connect(path);
+  try {
+    const r = await c.request({ op: 'status' });
+    assert.ok(r.ok && r.status, JSON.stringify(r));
+    return r.status;
+  } finally {
+    c.close();
   }
 }

@@ -3,16 +3,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { ControlClient } from '../../src/control/control-client.ts';
 import { Chip } from '../../src/driver/chip.ts';
 import { closeFd, setNonBlocking, socketListen, socketPair } from '../../src/native/index.ts';
 import { Direction } from '../../src/protocol/constants.ts';
 import { Request } from '../../src/transports/vhost-user/message.ts';
 import { RawClient, WIRE_FEATURES, openChip, tempDir } from '../transports/vhost-user/harness.ts';
-import { runCli, startDaemon, type Daemon } from './daemon-harness.ts';
+import { command as serveCommand } from '../../src/cli/serve-command.ts';
+import { controlStatus, runCli, startDaemon, type Daemon } from './daemon-harness.ts';
 
-const USAGE =
-  'usage: vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]\n';
+const USAGE = `usage: ${serveCommand.usage}\n`;
 const mode = (p: string) => lstatSync(p).mode & 0o777;
 const isSocket = (p: string) => existsSync(p) && lstatSync(p).isSocket();
 
@@ -26,16 +25,7 @@ async function withChip<T>(path: string, fn: (chip: Chip) => Promise<T>): Promis
   }
 }
 
-async function status(path: string) {
-  const c = await ControlClient.connect(path);
-  try {
-    const r = await c.request({ op: 'status' });
-    assert.ok(r.ok && r.status, JSON.stringify(r));
-    return r.status;
-  } finally {
-    c.close();
-  }
-}
+const status = controlStatus;
 
 describe('vgpio serve (child process)', { timeout: 60_000 }, () => {
   const tmp = tempDir();

@@ -4,20 +4,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { ControlClient } from '../../src/control/control-client.ts';
 import { openChip, tempDir } from '../transports/vhost-user/harness.ts';
-import { runCli, startDaemon, type Daemon } from './daemon-harness.ts';
+import { controlStatus, runCli, startDaemon, type Daemon } from './daemon-harness.ts';
 
-async function ngpio(path: string): Promise<number> {
-  const c = await ControlClient.connect(path);
-  try {
-    const r = await c.request({ op: 'status' });
-    assert.ok(r.ok && r.status, JSON.stringify(r));
-    return r.status.ngpio;
-  } finally {
-    c.close();
-  }
-}
+const ngpio = async (path: string): Promise<number> => (await controlStatus(path)).ngpio;
 
 describe('vgpio serve on a path in use (child processes)', { timeout: 90_000 }, () => {
   const tmp = tempDir();
