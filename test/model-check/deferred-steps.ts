@@ -9,10 +9,12 @@ const realSetImmediate = globalThis.setImmediate;
 const queued: Array<() => void> = [];
 let installed = 0;
 
+// The driver never clears its immediates; one spent real handle stands in for every captured one.
+const spent = realSetImmediate(() => {});
+
 function capture<A extends unknown[]>(fn: (...args: A) => void, ...args: A): NodeJS.Immediate {
   queued.push(() => fn(...args));
-  // The driver never clears its immediates; a real handle keeps the type honest for anyone who does.
-  return realSetImmediate(() => {}).unref();
+  return spent;
 }
 
 export function installDeferredSteps(): () => void {
