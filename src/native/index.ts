@@ -177,8 +177,8 @@ export function resolveAddon(root: string): string {
         `no prebuilt binary for ${platform} (Node ABI ${process.versions.modules}) in ` +
         `${join(root, 'prebuilds')}. To fix it: on linux-x64, install the published vgpio package, ` +
         `which ships prebuilds/linux-x64; elsewhere, install a C compiler, python3 and make ` +
-        `(Debian: apt-get install build-essential python3), then reinstall vgpio (or run ` +
-        `\`npx node-gyp rebuild\` in ${root}) to compile it.`,
+        `(Debian: apt-get install build-essential python3), then reinstall vgpio ` +
+        `(\`npm rebuild vgpio\`; in a checkout, \`npm run install\` in ${root}) to compile it.`,
       { cause: e },
     );
     throw Object.assign(error, { code: 'ERR_VGPIO_ADDON_MISSING' });
