@@ -2,10 +2,21 @@
 // non-zero naming the live daemon's pid, and the first daemon keeps serving. Sockets left by a
 // killed daemon are stale and are taken.
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { openChip, tempDir } from '../transports/vhost-user/harness.ts';
-import { controlStatus, runCli, startDaemon, type Daemon } from './daemon-harness.ts';
+import { CLI, ROOT, controlStatus, runCli, startDaemon, type Daemon } from './daemon-harness.ts';
+
+/** Runs the CLI as user nobody (needs root to switch): exit status and stderr. */
+function asNobody(args: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...CLI, ...args],
+    { cwd: ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, HOME: '/tmp' } },
+  );
+  return { status: r.status, stderr: r.stderr };
+}
 
 const ngpio = async (path: string): Promise<number> => (await controlStatus(path)).ngpio;
 
@@ -56,4 +67,31 @@ describe('vgpio serve on a path in use (child processes)', { timeout: 90_000 }, 
     daemons.push(next);
     assert.equal(await ngpio(path), 4);
   });
+
+  test(
+    'EACCES: a directory it may not write names the path and the fix; so does a socket it may not use',
+    {
+      skip: process.getuid?.() === 0 ? false : 'needs root to run the CLI as another user',
+    },
+    async () => {
+      const shared = `${tmp.dir}/shared`;
+      mkdirSync(shared, { mode: 0o755 });
+      chmodSync(tmp.dir, 0o755); // mkdtemp's 0700 would hide everything from nobody
+      const bind = asNobody(['serve', '--socket', `${shared}/x.sock`]);
+      assert.equal(bind.status, 1);
+      assert.match(
+        bind.stderr,
+        new RegExp(`cannot listen at ${shared}/x\\.sock: EACCES .*: choose a directory you can write`),
+      );
+      const path = `${shared}/root.sock`;
+      const d = await startDaemon(['--socket', path, '--lines', '1']);
+      daemons.push(d);
+      const connect = asNobody(['status', path]);
+      assert.equal(connect.status, 1);
+      assert.match(
+        connect.stderr,
+        /permission denied on .*root\.sock\.ctl \(the daemon's --socket-mode and group decide who may connect\)/,
+      );
+    },
+  );
 });
