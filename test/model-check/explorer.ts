@@ -34,6 +34,11 @@ export interface ExploreOptions {
   depth: number;
   /** Stop after this many states (a guard for the CLI); undefined: no limit. */
   maxStates?: number;
+  /**
+   * Replayed systems just discovered are kept live, up to this many per level, so their own
+   * expansion starts without a replay (default 1000; memory for speed).
+   */
+  keepLive?: number;
 }
 
 export interface Counterexample {
@@ -105,6 +110,8 @@ export async function explore(
 
   for (let depth = 0; depth < opts.depth; depth++) {
     const next: typeof frontier = [];
+    let live = 0;
+    const expandNext = depth + 1 < opts.depth;
     for (const { id, system } of frontier) {
       const path = pathOf(id);
       const here = system ?? (await restore(path));
@@ -129,14 +136,18 @@ export async function explore(
         if (!visited.has(k)) {
           visited.add(k);
           nodes.push({ parent: id, action: a });
-          // Plain-data systems keep their state; replayed ones are rebuilt when expanded.
-          next.push({ id: nodes.length - 1, system: s.clone ? s : null });
+          // Plain-data systems keep their state; replayed ones are kept while there is room,
+          // else rebuilt when expanded.
+          const keep = s.clone !== undefined || (expandNext && live < (opts.keepLive ?? 1000));
+          if (keep && !s.clone) live++;
+          next.push({ id: nodes.length - 1, system: keep ? s : null });
           if (opts.maxStates !== undefined && visited.size >= opts.maxStates) {
             truncated = true;
             return result(depth, false, null);
           }
+          if (keep) continue;
         }
-        if (!s.clone) s.dispose?.();
+        s.dispose?.();
       }
     }
     frontier = next;

@@ -633,9 +633,6 @@ export class RealSystem implements ExploredSystem {
     return best as string;
   }
 
-  dispose(): void {
-    this.consumer.forEach((c) => c.finish?.());
-  }
 }
 
 function permutations(xs: readonly number[]): number[][] {
