@@ -61,7 +61,7 @@ async function withClient<T>(path: string, fn: (c: ControlClient) => Promise<T>)
 export const inputCommand = defineCommand({
   usage: 'vgpio input PATH LINE=VALUE [LINE=VALUE...] | vgpio input PATH LINE VALUE',
   help: `Sets the level the guest senses on each LINE (an offset or a name), in the order given.
-An armed interrupt fires; an edge on a masked line is latched (virtio 1.2 §5.18.4.3).
+An armed interrupt fires; an edge on a masked line is latched until the guest re-arms it.
 
 VALUE is 1/0, active/inactive, on/off or true/false. Example: vgpio input /tmp/vgpio.sock button=1 reset=0`,
   options: {},
