@@ -4,8 +4,9 @@
 // minutes this process is A's front-end from hell: random mutated vhost-user messages (request ids,
 // flags, sizes, payload bytes, attached fds of every kind), valid activations followed by
 // corrupted rings and kicks, now and then guest memory truncated under the daemon, abrupt
-// reconnects. Meanwhile it is B's well-behaved driver, timing GET_VALUE round trips, and asks both
-// control endpoints for status once a second. At the end it sends SIGTERM and reports counts, B's
+// reconnects. Meanwhile a worker thread (scripts/soak-driver-b.ts) is B's well-behaved driver, timing
+// GET_VALUE round trips (a quiet baseline first, then under attack), and this thread asks both control
+// endpoints for status once a second. At the end it sends SIGTERM and reports counts, B's
 // latency, the log volume, and whether the daemon survived and stopped in time. Exit 1 if not.
 import { execFileSync, spawn } from 'node:child_process';
 import { constants, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,12 +14,13 @@ import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { ControlClient } from '../src/control/control-client.ts';
-import type { LineRequest } from '../src/driver/line-request.ts';
 import { closeQuietly, eventfd, eventfdWrite, memfdCreate, socketPair } from '../src/native/index.ts';
 import { MessageType } from '../src/protocol/constants.ts';
 import { Flag, Request, decodeU64, encodeMessage } from '../src/transports/vhost-user/message.ts';
-import { MiniDriver, RawClient, openChip, rawActivate } from '../test/transports/vhost-user/harness.ts';
+import { MiniDriver, RawClient, rawActivate } from '../test/transports/vhost-user/harness.ts';
+import type { DriverBResult } from './soak-driver-b.ts';
 
 const { values } = parseArgs({
   options: { minutes: { type: 'string', default: '1' }, seed: { type: 'string' } },
@@ -54,8 +56,6 @@ const counts = {
   activations: 0,
   ringCorruptions: 0,
   truncations: 0,
-  bRequests: 0,
-  bFailures: 0,
   controlChecks: 0,
   controlFailures: 0,
 };
@@ -103,6 +103,9 @@ while (!/ serving /.test(logTail)) {
 // ---- the hostile front-end on A -----------------------------------------------------------------
 
 const REQUESTS = Object.values(Request);
+/** One FIFO (a pipe by name; made once, mkfifo would block this thread each time), sent as a copy. */
+execFileSync('mkfifo', [`${dir}/fifo`]);
+const fifo = openSync(`${dir}/fifo`, constants.O_RDWR | constants.O_NONBLOCK);
 /** fds of every kind, some of them what a message wants; the client's copies are closed after sending. */
 function randomFds(): number[] {
   const fds: number[] = [];
@@ -115,10 +118,7 @@ function randomFds(): number[] {
       closeQuietly(b);
       fds.push(a);
     } else {
-      const fifo = `${dir}/fifo-${counts.episodes}-${i}`;
-      execFileSync('mkfifo', [fifo]);
-      fds.push(openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK));
-      rmSync(fifo);
+      fds.push(fifo);
     }
   }
   return fds;
@@ -143,7 +143,7 @@ function mutatedMessage(c: RawClient): void {
   } else {
     c.send(request, payload, fds, flags);
   }
-  fds.forEach(closeQuietly);
+  fds.filter((fd) => fd !== fifo).forEach(closeQuietly);
   counts.messagesSent++;
 }
 
@@ -211,26 +211,21 @@ async function episode(): Promise<void> {
   }
 }
 
-// ---- the well-behaved driver on B ------------------------------------------------------------------
+// ---- the well-behaved driver on B (a worker thread) and the control endpoints -----------------------
 
-const latencies: number[] = [];
-const chipB = await openChip(pathB);
-const reqB: LineRequest = await chipB.requestLines({ lines: { 0: { direction: 'input' } } });
-const end = Date.now() + minutes * 60_000;
-
-async function checkB(): Promise<void> {
-  while (Date.now() < end && !hasExited()) {
-    const t0 = performance.now();
-    try {
-      await reqB.getValue(0);
-      latencies.push(performance.now() - t0);
-    } catch {
-      counts.bFailures++;
-    }
-    counts.bRequests++;
-    await sleep(1);
-  }
-}
+const BASELINE_MS = 5000;
+const attackStart = Date.now() + BASELINE_MS;
+const end = attackStart + minutes * 60_000;
+// A worker gets no --import loader of its own: it registers tsx, then loads the driver.
+const driverUrl = new URL('./soak-driver-b.ts', import.meta.url).href;
+const driverB = new Worker(
+  `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(driverUrl)}); })`,
+  { eval: true, workerData: { path: pathB, end } },
+);
+const resultB = new Promise<DriverBResult>((resolve, reject) => {
+  driverB.once('message', resolve);
+  driverB.once('error', reject);
+});
 
 async function checkControl(): Promise<void> {
   while (Date.now() < end && !hasExited()) {
@@ -255,8 +250,9 @@ async function attack(): Promise<void> {
   }
 }
 
-await Promise.all([attack(), checkB(), checkControl()]);
-await chipB.close().catch(() => {});
+await sleep(BASELINE_MS);
+await Promise.all([attack(), checkControl()]);
+const b = await resultB;
 
 // ---- stop and report ---------------------------------------------------------------------------------
 
@@ -269,22 +265,25 @@ const stopped = hasExited();
 if (!stopped) daemon.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });
 
-latencies.sort((a, b) => a - b);
-const pct = (p: number): number =>
-  latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * p) - 1)] ?? NaN;
+const ms = (x: number): number => Number(x.toFixed(3));
+function stats(samples: Array<[number, number]>) {
+  const xs = samples.map(([, x]) => x).sort((x, y) => x - y);
+  const pct = (p: number): number => xs[Math.min(xs.length - 1, Math.ceil(xs.length * p) - 1)] ?? NaN;
+  return { n: xs.length, p50Ms: ms(pct(0.5)), p99Ms: ms(pct(0.99)), maxMs: ms(xs.at(-1) ?? NaN) };
+}
 const report = {
   seed,
   minutes,
   ...counts,
-  bGetValueP50Ms: Number(pct(0.5).toFixed(3)),
-  bGetValueP99Ms: Number(pct(0.99).toFixed(3)),
-  bGetValueMaxMs: Number((latencies.at(-1) ?? NaN).toFixed(3)),
+  bFailures: b.failures,
+  bBaseline: stats(b.samples.filter(([at]) => at < attackStart)),
+  bUnderAttack: stats(b.samples.filter(([at]) => at >= attackStart)),
   logBytes,
   daemonAliveAtEnd: alive,
   sigtermExitMs: Math.round(stopMs),
   exit: exited,
 };
 console.log(JSON.stringify(report, null, 2));
-const ok = alive && stopped && stopMs < 1000 && counts.bFailures === 0 && counts.controlFailures === 0;
+const ok = alive && stopped && stopMs < 1000 && b.failures === 0 && counts.controlFailures === 0;
 if (!ok) console.error(`soak: FAILED; the daemon's last log lines:\n${logTail}`);
 process.exit(ok ? 0 : 1);
