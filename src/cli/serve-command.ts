@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
-import { ConfigError, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
+import { ConfigError, parseChipLines, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
 import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
 import { checkSurfaces, startSurfaces, type SurfaceOptions } from './serve-surfaces.ts';
@@ -11,6 +11,8 @@ export interface ServeOptions extends SurfaceOptions {
   fd?: string;
   lines?: string;
   names?: string;
+  chip?: string;
+  'chip-lines'?: string;
   config?: string;
   'socket-mode'?: string;
   control?: string;
@@ -27,8 +29,8 @@ const configError = (e: unknown): never => {
 export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
   const mode = o['socket-mode'];
   if (o.config) {
-    if (o.socket || o.fd || o.lines || o.names || o.control)
-      throw new UsageError('--config goes alone, without --socket/--fd/--lines/--names/--control');
+    if (o.socket || o.fd || o.lines || o.names || o.control || o.chip || o['chip-lines'])
+      throw new UsageError('--config goes alone, without --socket/--fd/--lines/--names/--chip/--control');
     let text: string;
     try {
       text = readFileSync(o.config, 'utf8');
@@ -45,9 +47,22 @@ export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
   if (!o.socket === !o.fd) throw new UsageError('give exactly one of --socket PATH, --fd N or --config FILE');
   const fd = o.fd === undefined ? undefined : /^[0-9]+$/.test(o.fd) ? Number(o.fd) : NaN;
   if (Number.isNaN(fd)) throw new UsageError(`--fd ${o.fd} is not a file descriptor`);
+  if (o['chip-lines'] !== undefined && !o.chip) throw new UsageError('--chip-lines needs --chip PATH');
+  if (o.chip && (o.lines || o.names))
+    throw new UsageError(
+      "--chip serves the chip's own lines and names: select them with --chip-lines, not --lines/--names",
+    );
   try {
     const flags = parseDeviceFlags({ lines: o.lines ?? '8', names: o.names, socketMode: mode });
-    return [{ socket: o.socket, fd, control: o.control, ...flags }];
+    const chip = o.chip
+      ? {
+          chip: {
+            path: o.chip,
+            lines: o['chip-lines'] === undefined ? undefined : parseChipLines(o['chip-lines']),
+          },
+        }
+      : {};
+    return [{ socket: o.socket, fd, control: o.control, ...flags, ...chip }];
   } catch (e) {
     return configError(e);
   }
@@ -63,7 +78,7 @@ export function makeLogger(o: { 'log-level'?: string; 'log-format'?: string }): 
 
 export const command = defineCommand({
   usage:
-    'vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--socket-mode 0600]',
+    'vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--chip /dev/gpiochipN [--chip-lines 0-7,12]] [--socket-mode 0600]',
   help: `Serves simulated GPIO chips to vhost-user front-ends (QEMU), in the foreground until SIGTERM/SIGINT.
 
 Options:
@@ -72,6 +87,8 @@ Options:
   --control PATH         control socket path (default PATH.ctl; none with --fd unless given)
   --lines N              line count, 1..65535 (default 8)
   --names a,b,...        line names, 7-bit ASCII, unique; no more names than lines
+  --chip /dev/gpiochipN  serve a host GPIO chip's real lines (names from the chip) instead
+  --chip-lines 0-7,12    only these chip offsets, in this order (guest line i = i-th offset)
   --socket-mode MODE     octal mode of the device and control sockets (default 0600)
   --config FILE          several devices from one JSON file (README: --config)
   --log-level LEVEL      debug, info, warn or error (default info)
@@ -86,6 +103,8 @@ Options:
     fd: { type: 'string' },
     lines: { type: 'string' },
     names: { type: 'string' },
+    chip: { type: 'string' },
+    'chip-lines': { type: 'string' },
     config: { type: 'string' },
     'socket-mode': { type: 'string' },
     control: { type: 'string' },

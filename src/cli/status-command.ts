@@ -26,7 +26,8 @@ Options:
 export function formatStatus(s: DeviceStatus): string {
   const head = [
     `device ${s.socket}: ${s.ngpio} lines, front-end ${s.connected ? 'connected' : 'not connected'}` +
-      (s.features ? `, features ${s.features}, interrupts ${s.irqNegotiated ? 'on' : 'off'}` : ''),
+      (s.features ? `, features ${s.features}, interrupts ${s.irqNegotiated ? 'on' : 'off'}` : '') +
+      (s.chip ? `, host chip ${s.chip.path} (${s.chip.state})` : ''),
   ];
   const rows = [
     [

@@ -96,7 +96,7 @@ Options:
       const lines = lineArgs.length ? resolveLines(lineArgs, status) : undefined;
       const which = lines
         ? `line${lines.length > 1 ? 's' : ''} ${lineArgs.join(', ')}`
-        : `${status.ngpio} lines`;
+        : `${status.ngpio} lines${status.chip ? ` of host chip ${status.chip.path}, ${status.chip.state}` : ''}`;
       process.stderr.write(`vgpio: watching ${path} (${which}); Ctrl-C ends\n`);
       let n = 0;
       for await (const e of c.events({ lines })) {

@@ -72,6 +72,8 @@ export interface DeviceStatus {
   /** Features the front-end acknowledged (hex), or null before SET_FEATURES. */
   features: string | null;
   irqNegotiated: boolean;
+  /** A host chip device (vgpio serve --chip): the chip, and 'gone' once it stopped answering. */
+  chip?: { path: string; state: 'open' | 'gone' };
   ngpio: number;
   lines: LineStatus[];
 }

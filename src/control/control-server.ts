@@ -4,7 +4,7 @@ import { directionNameOf, edgeNameOf } from '../device/device-events.ts';
 import type { GpioDevice } from '../device/gpio-device.ts';
 import type { SimulatedLines } from '../device/simulated-lines.ts';
 import type { Logger } from '../log/logger.ts';
-import { bindSocketFile, removeStaleSocket } from '../transports/socket-file.ts';
+import { bindSocketFile, listenError, removeStaleSocket } from '../transports/socket-file.ts';
 import {
   CONTROL_PROTOCOL_VERSION,
   MAX_REQUEST_BYTES,
@@ -22,7 +22,8 @@ import {
 
 export interface ControlTarget<T> {
   device: GpioDevice<T>;
-  lines: SimulatedLines;
+  /** The simulated wires to drive; null for a host chip's lines, which its hardware drives. */
+  lines: SimulatedLines | null;
   status(): Omit<DeviceStatus, 'lines' | 'ngpio'>;
 }
 
@@ -80,7 +81,7 @@ export class ControlServer<T> {
   ): Promise<ControlServer<T>> {
     const c = new ControlServer(path, target, log);
     const listening = new Promise<void>((resolve, reject) => {
-      c.server.once('error', reject);
+      c.server.once('error', (e) => reject(listenError(path, e)));
       c.server.once('listening', () => resolve());
     });
     bindSocketFile(path, mode, () => c.server.listen(path));
@@ -143,7 +144,10 @@ export class ControlServer<T> {
   }
 
   private async execute(sock: Socket, req: ControlRequest): Promise<ControlReply> {
-    const { lines } = this.target;
+    const wires = (): SimulatedLines => {
+      if (this.target.lines) return this.target.lines;
+      throw new RequestError('failed', `${req.op}: the lines are a host GPIO chip's, driven by its hardware`);
+    };
     switch (req.op) {
       case 'hello':
         return { ok: true, protocol: CONTROL_PROTOCOL_VERSION, pid: process.pid };
@@ -151,18 +155,19 @@ export class ControlServer<T> {
         return { ok: true, status: deviceStatus(this.target) };
       case 'input': {
         const line = this.resolve(req.line);
-        lines.setInput(line, req.value);
+        wires().setInput(line, req.value);
         this.log.log('debug', 'input driven', { line, value: req.value });
         return { ok: true };
       }
       case 'pulse': {
         const line = this.resolve(req.line);
-        await lines.pulse(line, req.widthMs);
+        await wires().pulse(line, req.widthMs);
         this.log.log('debug', 'input pulsed', { line, widthMs: req.widthMs });
         return { ok: true };
       }
       case 'output': {
         const line = this.resolve(req.line);
+        const lines = wires();
         const v = lines.output(line);
         if (v === null)
           throw new RequestError(

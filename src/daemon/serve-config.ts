@@ -15,16 +15,30 @@ const octalMode = z
   })
   .transform((s) => parseInt(s, 8));
 
-// 7-bit ASCII without NUL, as the names block carries them (virtio 1.2 §5.18.3); '' leaves a line unnamed.
+// 7-bit ASCII without NUL, as the names block carries them (docs/protocol.md §1); '' leaves a line unnamed.
 // eslint-disable-next-line no-control-regex
 const lineName = z.string().regex(/^[\x01-\x7f]*$/, { error: 'expected a 7-bit ASCII line name' });
 
 const lineCount = z.number().int().min(1).max(0xffff);
 
+/** A host chip's line offsets (uAPI v2 offsets are u32; a virtio device has at most 65535 lines). */
+const chipOffsets = z
+  .array(z.number().int().min(0).max(0xffffffff))
+  .min(1, { error: 'expected at least one chip line offset' })
+  .max(0xffff);
+
 export const deviceSchema = z.strictObject({
   /** vhost-user socket path, served exactly as given. */
   socket: z.string().min(1, { error: 'expected a socket path' }),
-  lines: lineCount.default(8),
+  /** A host GPIO chip whose lines to serve (e.g. /dev/gpiochip0); then `lines` lists its offsets. */
+  chip: z.string().min(1, { error: 'expected a GPIO chip path like /dev/gpiochip0' }).optional(),
+  lines: z
+    .union([lineCount, chipOffsets], {
+      // Say what is wrong with the alternative the input looks like, not "Invalid input".
+      error: (i) =>
+        (Array.isArray(i.input) ? chipOffsets : lineCount).safeParse(i.input).error?.issues[0]?.message,
+    })
+    .optional(),
   names: z.array(lineName).optional(),
   socketMode: octalMode.optional(),
   /** Control socket path (default SOCKET.ctl). */
@@ -33,18 +47,59 @@ export const deviceSchema = z.strictObject({
 
 type DeviceEntry = z.infer<typeof deviceSchema>;
 
+/** A chip device takes offsets and the chip's names; a simulated one a count, each offset once. */
+const checkChip = (d: DeviceEntry, ctx: z.RefinementCtx, at: PropertyKey[]): void => {
+  if (d.chip === undefined) {
+    if (Array.isArray(d.lines))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'lines'],
+        message: 'expected a line count: an array of line offsets needs "chip"',
+      });
+    return;
+  }
+  if (typeof d.lines === 'number')
+    ctx.addIssue({
+      code: 'custom',
+      path: [...at, 'lines'],
+      message: 'expected an array of chip line offsets (the chip has its own line count)',
+    });
+  if (d.names !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: [...at, 'names'],
+      message: 'expected no names: they come from the chip',
+    });
+  if (Array.isArray(d.lines)) checkOffsets(d.lines, ctx, [...at, 'lines']);
+};
+
+const checkOffsets = (offsets: readonly number[], ctx: z.RefinementCtx, at: PropertyKey[]): void => {
+  const seen = new Set<number>();
+  offsets.forEach((o, i) => {
+    if (seen.has(o))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, i],
+        message: `expected each offset once: ${o} is listed twice`,
+      });
+    seen.add(o);
+  });
+};
+
 /** Names no more than lines, each name once. */
 const checkNames = (
-  d: { lines: number; names?: string[] },
+  d: { lines?: number | number[]; names?: string[] },
   ctx: z.RefinementCtx,
   at: PropertyKey[],
 ): void => {
   const names = d.names ?? [];
-  if (names.length > d.lines)
+  const count = typeof d.lines === 'number' ? d.lines : 8;
+  if (Array.isArray(d.lines)) return; // a chip device: checkChip
+  if (names.length > count)
     ctx.addIssue({
       code: 'custom',
       path: [...at, 'names'],
-      message: `expected at most ${d.lines} names (one per line), got ${names.length}`,
+      message: `expected at most ${count} names (one per line), got ${names.length}`,
     });
   const seen = new Map<string, number>();
   names.forEach((n, i) => {
@@ -65,6 +120,7 @@ export const configFileSchema = z
     const paths = new Map<string, string>();
     file.devices.forEach((d, i) => {
       checkNames(d, ctx, ['devices', i]);
+      checkChip(d, ctx, ['devices', i]);
       const own: Array<[string, string]> = [
         ['socket', d.socket],
         ['control', d.control ?? controlPathFor(d.socket)],
@@ -100,10 +156,13 @@ const describe = (where: string, error: z.ZodError, place = jsonPath): string =>
 
 const toDeviceConfig = (d: DeviceEntry, defaultMode: number | undefined): DeviceConfig => ({
   socket: d.socket,
-  lines: d.lines,
+  lines: typeof d.lines === 'number' ? d.lines : 8,
   names: d.names,
   socketMode: d.socketMode ?? defaultMode,
   control: d.control,
+  ...(d.chip === undefined
+    ? {}
+    : { chip: { path: d.chip, lines: Array.isArray(d.lines) ? d.lines : undefined } }),
 });
 
 /** Checks the text of a `--config` FILE; `defaultMode` (from --socket-mode) applies where a device has none. */
@@ -153,5 +212,24 @@ export function parseDeviceFlags(flags: {
         ([k, ...rest]) => (FLAG[String(k)] ?? String(k)) + jsonPath(rest).replace('(top level)', ''),
       ),
     );
+  return r.data;
+}
+
+/** `--chip-lines 0-7,12`: offsets and ascending ranges, each offset once, in the order given. */
+export function parseChipLines(spec: string): number[] {
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(spec))
+    throw new ConfigError(
+      `--chip-lines: expected offsets and ranges like 0-7,12, got ${JSON.stringify(spec)}`,
+    );
+  const offsets: number[] = [];
+  for (const part of spec.split(',')) {
+    const [a, b = a] = part.split('-').map(Number);
+    if (b < a) throw new ConfigError(`--chip-lines: range ${part} runs backwards`);
+    if (b - a >= 0xffff || offsets.length + b - a + 1 > 0xffff)
+      throw new ConfigError('--chip-lines: more than 65535 lines');
+    for (let o = a; o <= b; o++) offsets.push(o);
+  }
+  const r = chipOffsets.superRefine((o, ctx) => checkOffsets(o, ctx, [])).safeParse(offsets);
+  if (!r.success) throw new ConfigError(describe('--chip-lines', r.error, () => ''));
   return r.data;
 }

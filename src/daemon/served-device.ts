@@ -1,5 +1,8 @@
 import { GpioDevice } from '../device/gpio-device.ts';
+import type { LineBackend } from '../device/line-backend.ts';
 import { SimulatedLines } from '../device/simulated-lines.ts';
+import { HostChipLines } from '../hostchip/host-chip-lines.ts';
+import { nativeChipIo } from '../hostchip/native-chip-io.ts';
 import { VirtioGpioDevice } from '../device/virtio-gpio-device.ts';
 import { ControlServer } from '../control/control-server.ts';
 import { controlPathFor } from '../control/control-protocol.ts';
@@ -20,6 +23,8 @@ export interface DeviceConfig {
   socketMode?: number;
   /** Control socket path (default SOCKET.ctl; required with fd). */
   control?: string;
+  /** Serve a host GPIO chip's lines (chip offsets `lines`, default all) instead of simulated ones. */
+  chip?: { path: string; lines?: number[] };
 }
 
 /**
@@ -27,7 +32,9 @@ export interface DeviceConfig {
  * lives here, so it survives front-ends coming and going.
  */
 export class ServedDevice {
-  readonly lines: SimulatedLines;
+  /** The simulated wires; null when the device serves a host chip. */
+  readonly lines: SimulatedLines | null;
+  readonly hostChip: HostChipLines | null;
   readonly gpio: GpioDevice<DescriptorChain>;
   readonly virtio: VirtioGpioDevice;
   private server: VhostUserServer | null = null;
@@ -39,8 +46,22 @@ export class ServedDevice {
     readonly config: DeviceConfig,
     private readonly log: Logger,
   ) {
-    this.lines = new SimulatedLines(config.lines, config.names);
-    this.gpio = new GpioDevice<DescriptorChain>(this.lines, { log: (l, m) => log.log(l, m) });
+    let backend: LineBackend;
+    if (config.chip) {
+      this.lines = null;
+      this.hostChip = HostChipLines.open({
+        path: config.chip.path,
+        lines: config.chip.lines,
+        io: nativeChipIo,
+        log: (l, m, f) => log.log(l, m, f),
+      });
+      backend = this.hostChip;
+    } else {
+      this.hostChip = null;
+      this.lines = new SimulatedLines(config.lines, config.names);
+      backend = this.lines;
+    }
+    this.gpio = new GpioDevice<DescriptorChain>(backend, { log: (l, m) => log.log(l, m) });
     this.virtio = new VirtioGpioDevice(this.gpio, { log: (l, m) => log.log(l, m) });
   }
 
@@ -127,6 +148,7 @@ export class ServedDevice {
       connected,
       features: f === 0n ? null : `0x${f.toString(16)}`,
       irqNegotiated: connected && this.virtio.irqNegotiated,
+      ...(this.hostChip ? { chip: { path: this.hostChip.path, state: this.hostChip.state } } : {}),
     };
   }
 
@@ -134,6 +156,7 @@ export class ServedDevice {
     this.server?.close();
     this.direct?.close('shutting down');
     await this.control?.close();
-    this.lines.close();
+    this.lines?.close();
+    this.hostChip?.close();
   }
 }

@@ -50,6 +50,8 @@ test(
     };
     const socket = join(dir, 'gpio.sock');
     const served = await ServedDevice.start({ socket, lines: 4 }, log);
+    const wires = served.lines;
+    assert.ok(wires, 'a simulated device');
     const monPath = join(dir, 'monitor.sock');
     let vm: GuestVm | null = null;
     try {
@@ -63,7 +65,7 @@ test(
       await vm.background('gpiomon -n 3 gpiochip0 2 > /tmp/mon.txt 2>&1');
       await until('gpiomon to arm line 2', () => line().armed);
 
-      served.lines.setInput(2, 1);
+      wires.setInput(2, 1);
       await until(
         'the first event to be handled and the line re-armed',
         () => line().counters.delivered === 1 && line().armed,
@@ -71,7 +73,7 @@ test(
 
       await mon.cmd('stop');
       assert.equal(line().armed, true, 'the held buffer is kept while the rings are stopped');
-      served.lines.setInput(2, 0);
+      wires.setInput(2, 0);
       await sleep(300);
       assert.deepEqual(
         [line().latched, line().counters.delivered],
@@ -84,7 +86,7 @@ test(
         'the latched edge to be delivered after cont',
         () => line().counters.delivered === 2 && line().armed,
       );
-      served.lines.setInput(2, 1);
+      wires.setInput(2, 1);
       await until('the third event', () => line().counters.delivered === 3);
       mon.close();
 
