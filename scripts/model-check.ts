@@ -2,7 +2,7 @@
 //
 //   npm run model-check                      the CI runs (test/model-check/coverage.ts)
 //   npm run model-check -- --depth 14 --lines 2 [--types both,high] [--ops retype,disable,dir-none]
-//        [--no-values] [--no-rings] [--no-reset] [--irq-order any|fifo] [--driver-diagnostics]
+//        [--no-values] [--no-rings] [--no-reset] [--irq-order any|fifo] [--driver-diagnostics] [--stale-check]
 //        [--max-states N]                   one run of the real device + driver, every action by default
 //   npm run model-check -- --model v3|v3-ack [--lines L] [--depth N]   the V3 counter-model
 //
@@ -50,6 +50,7 @@ const { values: a } = parseArgs({
     'no-reset': { type: 'boolean' },
     'irq-order': { type: 'string' },
     'driver-diagnostics': { type: 'boolean' },
+    'stale-check': { type: 'boolean' },
     'max-states': { type: 'string' },
   },
   strict: true,
@@ -98,12 +99,14 @@ if (model === 'v3' || model === 'v3-ack') {
     reset: !a['no-reset'],
     irqOrder: order,
     driverDiagnostics: a['driver-diagnostics'] ?? false,
+    staleCheck: a['stale-check'] ?? false,
   };
   const run: CoverageRun = { name: 'custom', depth: int('depth', a.depth, 8, 1), options };
   console.log(
     `lines ${options.lines}, types ${a.types ?? 'both,high'}, ops enable,${ops.join(',')}` +
       `${options.values ? ', get' : ''}${options.rings ? ', ring stop/start' : ''}${options.reset ? ', reset' : ''}` +
-      `, irq order ${order}${options.driverDiagnostics ? ', driver diagnostics' : ''}`,
+      `, irq order ${order}${options.driverDiagnostics ? ', driver diagnostics' : ''}` +
+      `${options.staleCheck ? ', stale-VALID check' : ''}`,
   );
   const maxStates = a['max-states'] === undefined ? undefined : int('max-states', a['max-states'], 0, 1);
   const sub = await loadSubjects();

@@ -43,6 +43,8 @@ export interface RealSystemOptions {
   irqOrder: 'fifo' | 'any';
   /** Count the driver's own 'violation' diagnostics as invariant failures. */
   driverDiagnostics: boolean;
+  /** A handler call for a VALID from a buffer queued under an earlier type is a failure. */
+  staleCheck: boolean;
 }
 
 export const defaultRealOptions: RealSystemOptions = {
@@ -54,6 +56,7 @@ export const defaultRealOptions: RealSystemOptions = {
   reset: true,
   irqOrder: 'fifo',
   driverDiagnostics: true,
+  staleCheck: false,
 };
 
 export type OpKind = 'enable' | 'retype' | 'disable' | 'dir-none';
@@ -69,6 +72,12 @@ interface ConsumerLine {
   unreported: boolean;
   /** VALIDs the driver took while the consumer had the line enabled: each must call the handler once. */
   calls: number;
+  /** Enables started (enable, change type): which configuration a buffer was queued under. */
+  epoch: number;
+  /** The epoch of the buffer out, when one is. */
+  bufferEpoch: number;
+  /** Calls owed for VALIDs from a buffer queued under an earlier configuration. */
+  staleCalls: number;
 }
 
 interface Placed {
@@ -191,7 +200,17 @@ export class RealSystem implements ExploredSystem {
   }
 
   private freshConsumer(): ConsumerLine {
-    return { view: IrqType.NONE, op: null, getting: false, finish: null, unreported: false, calls: 0 };
+    return {
+      view: IrqType.NONE,
+      op: null,
+      getting: false,
+      finish: null,
+      unreported: false,
+      calls: 0,
+      epoch: 0,
+      bufferEpoch: 0,
+      staleCalls: 0,
+    };
   }
 
   private async openDriver(): Promise<void> {
@@ -301,6 +320,7 @@ export class RealSystem implements ExploredSystem {
     eq.add = (b: BufferLayout, line: number) => {
       eqAdd(b, line);
       this.evAvail.push(line);
+      if (this.consumer[line]) this.consumer[line].bufferEpoch = this.consumer[line].epoch;
       if (++this.evOut[line] > 1)
         this.fail(Invariant.oneBuffer, `L${line} has ${this.evOut[line]} eventq buffers in flight`);
     };
@@ -316,7 +336,10 @@ export class RealSystem implements ExploredSystem {
           );
         this.evOut[u.token]--;
         const c = this.consumer[u.token];
-        if (status === IrqStatus.VALID && c && !c.op && c.view !== IrqType.NONE) c.calls++;
+        if (status === IrqStatus.VALID && c && !c.op && c.view !== IrqType.NONE) {
+          c.calls++;
+          if (c.bufferEpoch !== c.epoch) c.staleCalls++;
+        }
       }
       return used;
     };
@@ -372,7 +395,13 @@ export class RealSystem implements ExploredSystem {
         this.fail(Invariant.handlerExclusive, `L${line} is masked (${c.op ? c.op.kind : 'disabled'})`);
       else if (c.calls === 0)
         this.fail(Invariant.eventsMatchEdges, `L${line}'s handler called without a VALID interrupt`);
+      else if (c.staleCalls > 0 && this.opts.staleCheck)
+        this.fail(
+          Invariant.eventsMatchEdges,
+          `L${line}'s ${typeShort(c.view)} handler called for a VALID from a buffer queued before the type changed`,
+        );
       c.calls = Math.max(0, c.calls - 1);
+      c.staleCalls = Math.max(0, c.staleCalls - 1);
       return new Promise<void>((resolve) => {
         c.finish = resolve;
       });
@@ -515,6 +544,7 @@ export class RealSystem implements ExploredSystem {
     const c = this.consumer[line];
     const gen = this.gen;
     c.op = { kind, type, sent: [] };
+    if (kind === 'enable' || kind === 'retype') c.epoch++;
     const run =
       kind === 'disable'
         ? this.driver.disableIrq(line)
@@ -598,7 +628,7 @@ export class RealSystem implements ExploredSystem {
       return [
         `${sn.direction}${sn.irqType}${+sn.armed}${+sn.latched}${sn.value}`,
         `${s.type}${+s.enabled}${+s.inFlight}${+(s.enableGen === s.queuedGen)}${+s.handling}`,
-        `${c.view}${c.op ? c.op.kind + c.op.type + c.op.sent.join('/') : '-'}${+c.getting}${+!!c.finish}${+c.unreported}${c.calls}`,
+        `${c.view}${c.op ? c.op.kind + c.op.type + c.op.sent.join('/') : '-'}${+c.getting}${+!!c.finish}${+c.unreported}${c.calls}${c.staleCalls}${+(c.bufferEpoch === c.epoch)}`,
         refLines[l],
         this.evOut[l],
       ].join(':');
@@ -632,7 +662,6 @@ export class RealSystem implements ExploredSystem {
     }
     return best as string;
   }
-
 }
 
 function permutations(xs: readonly number[]): number[][] {
