@@ -89,6 +89,7 @@ say "(c) the installed vgpio binary: serve, input, status"
 VGPIO="$APP/node_modules/.bin/vgpio"
 [[ $("$VGPIO" --version) == "$(node -p "require('$REPO/package.json').version")" ]] || fail "--version"
 [[ $("$VGPIO" --print-capabilities) == '{"type":"gpio"}' ]] || fail "--print-capabilities"
+[[ $(npx --no-install vgpio --version) == "$("$VGPIO" --version)" ]] || fail "npx vgpio (the README's form)"
 SOCK="$WORK/gpio.sock"
 "$VGPIO" serve --socket "$SOCK" --lines 4 --names led,button 2>"$WORK/daemon.log" &
 DAEMON=$!
