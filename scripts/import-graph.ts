@@ -62,7 +62,7 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   driver: CORE,
   // Transports move rings, memory and notifications; they never see a GPIO message.
   transports: ['virtqueue', 'virtio', 'log', 'native', ...BASE],
-  compose: ['device', 'driver', 'transports', ...CORE],
+  compose: ['device', 'driver', 'transports', 'board', ...CORE],
   // A line backend over the host's GPIO character device: implements device's LineBackend.
   hostchip: ['device', 'native', ...CORE],
   // Simulated boards: line backends with peripherals on the simulated lines.
