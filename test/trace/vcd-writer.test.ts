@@ -1,12 +1,12 @@
 // The VCD writer on its own: header and value changes as text, chunked output, and the file read
 // back by sigrok-cli with the transitions that were fed in.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import type { ControlEvent, LineStatus } from '../../src/control/control-protocol.ts';
 import { VcdFile } from '../../src/trace/vcd-file.ts';
 import { VcdWriter } from '../../src/trace/vcd-writer.ts';
-import { tempDir } from '../transports/vhost-user/harness.ts';
 import { noSigrok, readVcd, transitions } from './sigrok.ts';
 
 const zero = { edges: 0, delivered: 0, latched: 0, coalesced: 0, invalid: 0 };
@@ -98,9 +98,9 @@ describe('VCD writer', () => {
   });
 
   test('sigrok-cli reads the file back with the transitions that were driven', { skip: noSigrok }, () => {
-    const tmp = tempDir();
+    const dir = mkdtempSync(`${tmpdir()}/vgpio-vcd-`);
     try {
-      const path = `${tmp.dir}/t.vcd`;
+      const path = `${dir}/t.vcd`;
       const f = new VcdFile(path, [{ scope: 'chip', lines: [line(0, 'btn'), line(1, 'led', 'high')] }], 0n);
       const btn = [1, 0, 1, 1, 0]; // a repeated level is no transition
       let t = 0n;
@@ -119,7 +119,7 @@ describe('VCD writer', () => {
       assert.deepEqual(transitions(r, 'btn_armed'), [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
       assert.deepEqual(transitions(r, 'led'), [1, 0]);
     } finally {
-      tmp.cleanup();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
