@@ -20,13 +20,13 @@ const base: RealSystemOptions = { ...defaultRealOptions, irqOrder: 'any', driver
  */
 export const ciRuns: readonly CoverageRun[] = [
   {
-    name: '2 lines, edges, enable/disable/direction NONE',
+    name: '2 lines, edges, enable/disable',
     depth: 12,
     options: {
       ...base,
       lines: 2,
       types: [IrqType.EDGE_BOTH],
-      ops: ['disable', 'dir-none'],
+      ops: ['disable'],
       values: false,
       rings: false,
       reset: false,
@@ -59,7 +59,12 @@ export const ciRuns: readonly CoverageRun[] = [
     },
   },
   {
-    name: '2 lines, every action (two types, change type, GET_VALUE, ring stop/start, reset)',
+    name: '1 line, every action (two types, change type, direction NONE, GET_VALUE, ring stop/start, reset)',
+    depth: 10,
+    options: { ...base, lines: 1 },
+  },
+  {
+    name: '2 lines, every action',
     depth: 6,
     options: { ...base, lines: 2 },
   },
