@@ -17,10 +17,11 @@ import { createPeripheral } from './builtin-peripherals.ts';
 import type { Peripheral, PeripheralIo } from './peripheral-io.ts';
 import { UserPeripheral } from './user-peripheral.ts';
 
+/** Where the board logs (the daemon's logger): fields are flat values. */
 export type BoardLog = (
   level: 'debug' | 'info' | 'warn' | 'error',
   message: string,
-  fields?: Record<string, unknown>,
+  fields?: Record<string, string | number | boolean | null | undefined>,
 ) => void;
 
 /** A board file whose references do not hold together: every issue, each with its JSON path. */

@@ -13,7 +13,11 @@ const DEFAULT_WATCHDOG_MS = 1000;
 /** Loading a module (imports, top-level code) may take longer than answering an event. */
 const MIN_LOAD_MS = 5000;
 
-type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+type Log = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, string | number | boolean | null | undefined>,
+) => void;
 
 /**
  * A peripheral from a user's ES module, run in a worker thread. A synchronous infinite loop cannot be

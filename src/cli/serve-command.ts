@@ -3,6 +3,7 @@ import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
 import { ConfigError, parseChipLines, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
 import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
+import { boardFor } from './serve-board.ts';
 import { checkSurfaces, startSurfaces, type SurfaceOptions } from './serve-surfaces.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -124,6 +125,7 @@ export async function serve(o: ServeOptions): Promise<number> {
   const log = makeLogger(o);
   const configs = deviceConfigs(o);
   checkSurfaces(o);
+  const board = o.config ? boardFor(o.config, configs, log) : null;
   const devices: ServedDevice[] = [];
   let surfaces: { close(): Promise<void> } | null = null;
   let exiting = false;
@@ -132,6 +134,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     exiting = true;
     log.log('info', 'shutting down', { reason: why });
     await surfaces?.close().catch(() => {});
+    await board?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
     process.exit(code);
   };
@@ -143,9 +146,11 @@ export async function serve(o: ServeOptions): Promise<number> {
         }),
       );
     }
+    await board?.start();
     surfaces = await startSurfaces(o, devices, log);
   } catch (e) {
     log.log('error', 'cannot start', { error: (e as Error).message });
+    await board?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
     return 1;
   }

@@ -1,4 +1,7 @@
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { boardIssues } from '../board/board-layout.ts';
+import { boardDeviceFields, boardFields, type BoardSpec } from '../board/board-schema.ts';
 import { controlPathFor } from '../control/control-protocol.ts';
 import type { DeviceConfig } from './served-device.ts';
 
@@ -43,6 +46,8 @@ export const deviceSchema = z.strictObject({
   socketMode: octalMode.optional(),
   /** Control socket path (default SOCKET.ctl). */
   control: z.string().min(1, { error: 'expected a socket path' }).optional(),
+  /** A board file's device name and per-line pulls (src/board/board-schema.ts). */
+  ...boardDeviceFields,
 });
 
 type DeviceEntry = z.infer<typeof deviceSchema>;
@@ -115,8 +120,13 @@ const checkNames = (
 };
 
 export const configFileSchema = z
-  .strictObject({ devices: z.array(deviceSchema).min(1, { error: 'expected at least one device' }) })
+  .strictObject({
+    devices: z.array(deviceSchema).min(1, { error: 'expected at least one device' }),
+    ...boardFields,
+  })
   .superRefine((file, ctx) => {
+    const board = boardSpecOf(file);
+    if (board) for (const i of boardIssues(board)) ctx.addIssue({ code: 'custom', path: i.pathParts, message: i.message });
     const paths = new Map<string, string>();
     file.devices.forEach((d, i) => {
       checkNames(d, ctx, ['devices', i]);
@@ -140,6 +150,36 @@ export const configFileSchema = z
   });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** The board in a config file (devices named by `name`, else their socket path), or null if it has none. */
+function boardSpecOf(file: ConfigFile, baseDir?: string): BoardSpec | null {
+  const hasBoard =
+    file.wires !== undefined ||
+    file.nets !== undefined ||
+    file.peripherals !== undefined ||
+    file.devices.some((d) => d.pull !== undefined || d.name !== undefined);
+  if (!hasBoard) return null;
+  return {
+    // A host chip's lines are its hardware's: not on the board.
+    devices: file.devices.filter((d) => d.chip === undefined).map((d) => ({
+      name: d.name ?? d.socket,
+      lines: typeof d.lines === 'number' ? d.lines : 8,
+      names: d.names,
+      pull: d.pull,
+    })),
+    wires: file.wires,
+    nets: file.nets,
+    peripherals: file.peripherals,
+    baseDir,
+  };
+}
+
+/** The board of a `--config` FILE already checked by parseConfigFile; module paths relative to the file. */
+export function parseBoardFile(file: string, text: string): BoardSpec | null {
+  const r = configFileSchema.safeParse(JSON.parse(text));
+  if (!r.success) throw new ConfigError(describe(`${file}: `, r.error));
+  return boardSpecOf(r.data, dirname(resolve(file)));
+}
 
 /** A config file or command line that fails the schema: every issue, each with its place. */
 export class ConfigError extends Error {

@@ -25,6 +25,8 @@ export interface DeviceConfig {
   control?: string;
   /** Serve a host GPIO chip's lines (chip offsets `lines`, default all) instead of simulated ones. */
   chip?: { path: string; lines?: number[] };
+  /** Serve these simulated lines (a board's, src/board) instead of fresh ones. */
+  simulated?: SimulatedLines;
 }
 
 /**
@@ -58,7 +60,7 @@ export class ServedDevice {
       backend = this.hostChip;
     } else {
       this.hostChip = null;
-      this.lines = new SimulatedLines(config.lines, config.names);
+      this.lines = config.simulated ?? new SimulatedLines(config.lines, config.names);
       backend = this.lines;
     }
     this.gpio = new GpioDevice<DescriptorChain>(backend, { log: (l, m) => log.log(l, m) });
