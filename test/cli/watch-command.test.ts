@@ -109,6 +109,21 @@ describe('vgpio watch', { timeout: 90_000 }, () => {
     assert.match(bad.stderr, /--num-events must be a positive integer, not x/);
   });
 
+  test('front-ends coming and going: connected, features, disconnected', async () => {
+    const w = await watch(path);
+    await chip.close();
+    await waitFor(() => /device: front-end disconnected \(.+\)\n/.test(w.stdout), 'disconnected', 5000);
+    chip = await openChip(path);
+    await waitFor(() => /device: features 0x[0-9a-f]+ \(interrupts on\)\n/.test(w.stdout), 'features', 5000);
+    w.child.kill('SIGINT');
+    await w.exited;
+    const kinds = texts(w).map((l) => l.replace(/ \(.*$/, ''));
+    assert.deepEqual(
+      kinds.filter((k) => k.startsWith('device: ')),
+      ['device: front-end disconnected', 'device: front-end connected', 'device: features 0x130000001'],
+    );
+  });
+
   test('the daemon going away: exit 1 with a message', async () => {
     const w = await watch(path);
     await daemon.stop('SIGTERM');
