@@ -20,6 +20,13 @@
           "cflags!": ["-O3"]
         }
       }
+    },
+    {
+      "target_name": "vgpio_eventfd_floor",
+      "type": "executable",
+      "sources": ["native/eventfd-floor.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_c": ["-std=gnu11"]
     }
   ]
 }

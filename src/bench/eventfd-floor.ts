@@ -1,6 +1,16 @@
-import { fork } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FdPoller, closeFd, eventfd, eventfdRead, eventfdWrite, getCpu } from '../native/index.ts';
+import {
+  FdPoller,
+  closeFd,
+  eventfd,
+  eventfdRead,
+  eventfdWrite,
+  getCpu,
+  packageRoot,
+} from '../native/index.ts';
 import { summarize, type LatencySummary } from './percentiles.ts';
 
 // The child is this file's sibling: TypeScript through tsx in the repository, compiled JS in dist/.
@@ -53,4 +63,30 @@ export async function eventfdFloor(iterations: number, childCpu?: number): Promi
     closeFd(ping);
     closeFd(pong);
   }
+}
+
+/** The C floor's program, built by node-gyp beside the addon (binding.gyp target vgpio_eventfd_floor). */
+export const cFloorProgram: string = join(packageRoot, 'build', 'Release', 'vgpio_eventfd_floor');
+
+/**
+ * The same ping-pong between two C processes blocking in read(2) (native/eventfd-floor.c): what
+ * a back-end and a front-end written in C could reach on this machine. `cpus`: parent and child CPU.
+ */
+export async function cEventfdFloor(iterations: number, cpus: [number, number] | null): Promise<FloorResult> {
+  if (!existsSync(cFloorProgram))
+    throw new Error(`${cFloorProgram} is not built (npm run install builds it with the addon)`);
+  const args = [String(iterations), ...(cpus ? cpus.map(String) : [])];
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(cFloorProgram, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    ),
+  );
+  const lines = out.trim().split('\n');
+  const placed = /^cpu (\d+) (\d+)$/.exec(lines.pop() ?? '');
+  if (!placed || lines.length !== iterations) throw new Error(`unexpected output from ${cFloorProgram}`);
+  return {
+    ...summarize(lines.map((l) => Number(l) / 1000)),
+    parentCpu: Number(placed[1]),
+    childCpu: Number(placed[2]),
+  };
 }

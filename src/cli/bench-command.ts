@@ -1,81 +1,106 @@
-import { benchBackend, formatBench } from '../bench/backend-bench.ts';
-import { CommandInputDriver, ControlInputDriver, type InputDriver } from '../conformance/input-driver.ts';
+import { benchBackends, formatBench, type BenchTarget, type PlacementMode } from '../bench/backend-bench.ts';
+import { socketOwnerPid } from '../bench/process-stats.ts';
+import { CommandInputDriver, ControlInputDriver } from '../conformance/input-driver.ts';
 import { ControlClient } from '../control/control-client.ts';
 import { setAffinity } from '../native/index.ts';
 import { defineCommand } from './command.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface BenchArgs {
-  socket?: string;
+  socket?: string[];
   iterations?: string;
+  'in-flight'?: string;
+  rounds?: string;
+  placement?: string;
   drive?: string;
   cpu?: string;
-  'floor-cpu'?: string;
   json?: boolean;
 }
 
-const cpuArg = (s: string | undefined, flag: string): number | undefined => {
-  if (s === undefined) return undefined;
+const positiveInt = (s: string, flag: string): number => {
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a CPU number`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer (got ${s})`);
   return n;
 };
 
 export const command = defineCommand({
-  usage: 'vgpio bench --socket PATH [--iterations N] [--drive CMD] [--cpu N] [--floor-cpu N] [--json]',
-  help: `Measures a vhost-user-gpio back-end: GET_VALUE round trip, requests/s with 1 and 64 lines in flight,
-interrupt latency (when inputs can be driven), and the eventfd ping-pong floor in the same run.
+  usage:
+    'vgpio bench --socket PATH [--socket PATH2 ...] [--iterations N] [--in-flight 1,8,64] [--rounds N] [--placement same|split | --cpu N] [--drive CMD] [--json]',
+  help: `Measures vhost-user-gpio back-ends: GET_VALUE round trip, requests/s with 1, 8 and 64 lines in
+flight, CPU time per request on both sides, interrupt latency (when inputs can be driven), and the
+eventfd ping-pong floors of the same run: two C processes blocking in read(2), and two Node
+processes woken through uv_poll as the transports are. Several --socket back-ends are measured
+interleaved (each measurement in --rounds slices, every back-end in turn), so they share the
+machine's noise and can be compared side by side.
 
 Options:
-  --socket PATH     the back-end's vhost-user socket
-  --iterations N    round trips per measurement (default 5000)
-  --drive CMD       command that sets an input ({line}, {value} substituted); default: vgpio's control endpoint
-  --cpu N           pin this process to CPU N
-  --floor-cpu N     CPU for the eventfd floor's peer (default --cpu)
-  --json            results as JSON`,
+  --socket PATH        a back-end's vhost-user socket (repeat to compare back-ends)
+  --iterations N       round trips per latency measurement and requests per rate (default 5000)
+  --in-flight LIST     lines in flight of the rate measurements (default 1,8,64)
+  --rounds N           interleaving slices per measurement (default 5)
+  --placement MODE     same: this process, every back-end and both floors on one CPU;
+                       split: this process on one CPU, back-ends and the floors' peers on another
+                       (back-ends are found by their socket and pinned with taskset, then restored)
+  --cpu N              only pin this process to CPU N (no back-end pinning)
+  --drive CMD          command that sets an input ({line}, {value} substituted); default: vgpio's
+                       control endpoint PATH.ctl when there is one
+  --json               results as JSON`,
   options: {
-    socket: { type: 'string' },
+    socket: { type: 'string', multiple: true },
     iterations: { type: 'string' },
+    'in-flight': { type: 'string' },
+    rounds: { type: 'string' },
+    placement: { type: 'string' },
     drive: { type: 'string' },
     cpu: { type: 'string' },
-    'floor-cpu': { type: 'string' },
     json: { type: 'boolean' },
   },
   positionals: { min: 0, max: 0 },
   run: (values) => bench(values),
 });
 
-/** `vgpio bench --socket PATH`: latency and throughput of a back-end, and the eventfd floor. */
+async function targetFor(socket: string, drive: string | undefined): Promise<BenchTarget> {
+  if (drive) return { socket, drive: new CommandInputDriver(drive), backendPid: socketOwnerPid(socket) };
+  const control = await ControlInputDriver.forSocket(socket);
+  let backendPid = socketOwnerPid(socket);
+  if (control && backendPid === null) {
+    const c = await ControlClient.connect(socket);
+    const r = await c.request({ op: 'status' });
+    c.close();
+    if (r.ok) backendPid = r.status?.pid ?? null;
+  }
+  return { socket, drive: control, backendPid };
+}
+
+/** `vgpio bench --socket PATH...`: latency, throughput and CPU cost of back-ends, and the floors. */
 export async function bench(a: BenchArgs): Promise<number> {
-  if (!a.socket) throw new UsageError('--socket PATH is required');
-  const iterations = Number(a.iterations ?? 5000);
-  if (!Number.isInteger(iterations) || iterations < 1)
-    throw new UsageError('--iterations must be a positive integer');
-  const cpu = cpuArg(a.cpu, '--cpu');
-  if (cpu !== undefined) setAffinity([cpu]);
-  let backendPid: number | undefined;
-  let drive: InputDriver | null = null;
+  const sockets = a.socket ?? [];
+  if (sockets.length === 0) throw new UsageError('--socket PATH is required');
+  const iterations = positiveInt(a.iterations ?? '5000', '--iterations');
+  const rounds = positiveInt(a.rounds ?? '5', '--rounds');
+  const inFlight = (a['in-flight'] ?? '1,8,64').split(',').map((x) => positiveInt(x, '--in-flight'));
+  if (a.placement !== undefined && a.placement !== 'same' && a.placement !== 'split')
+    throw new UsageError(`--placement must be same or split (got ${a.placement})`);
+  if (a.placement !== undefined && a.cpu !== undefined)
+    throw new UsageError('--placement and --cpu are exclusive (--placement pins this process too)');
+  if (a.cpu !== undefined) {
+    const cpu = Number(a.cpu);
+    if (!Number.isInteger(cpu) || cpu < 0) throw new UsageError('--cpu must be a CPU number');
+    setAffinity([cpu]);
+  }
+  const targets: BenchTarget[] = [];
   try {
-    if (a.drive) drive = new CommandInputDriver(a.drive);
-    else {
-      drive = await ControlInputDriver.forSocket(a.socket);
-      if (drive) {
-        const c = await ControlClient.connect(a.socket);
-        const r = await c.request({ op: 'status' });
-        c.close();
-        if (r.ok) backendPid = r.status?.pid;
-      }
-    }
-    const result = await benchBackend({
-      socket: a.socket,
+    for (const s of sockets) targets.push(await targetFor(s, a.drive));
+    const result = await benchBackends({
+      targets,
       iterations,
-      drive,
-      backendPid,
-      floorCpu: cpuArg(a['floor-cpu'], '--floor-cpu') ?? cpu,
+      inFlight,
+      rounds,
+      placement: (a.placement as PlacementMode | undefined) ?? null,
     });
-    process.stdout.write(a.json ? JSON.stringify(result, null, 2) + '\n' : formatBench(result, a.socket));
+    process.stdout.write(a.json ? JSON.stringify(result, null, 2) + '\n' : formatBench(result));
     return 0;
   } finally {
-    drive?.close();
+    for (const t of targets) t.drive?.close();
   }
 }

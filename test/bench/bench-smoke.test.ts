@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,23 +10,32 @@ import { summarize } from '../../src/bench/percentiles.ts';
 const dir = mkdtempSync(join(tmpdir(), 'vgpio-bench-'));
 const socket = join(dir, 'gpio.sock');
 const cli = join(import.meta.dirname, '../../src/cli/main.ts'); // through tsx: no build needed
+// A vhost-user socket serves one front-end at a time: side-by-side runs need a second daemon.
+const socket2 = join(dir, 'gpio2.sock');
 let daemon: ReturnType<typeof spawn>;
+let daemon2: ReturnType<typeof spawn>;
 
-before(async () => {
-  daemon = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--socket', socket, '--lines', '64'], {
+async function serve(path: string): Promise<ReturnType<typeof spawn>> {
+  const d = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--socket', path, '--lines', '64'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
     let err = '';
-    daemon.stderr?.on('data', (d: Buffer) => {
-      err += d.toString();
+    d.stderr?.on('data', (b: Buffer) => {
+      err += b.toString();
       if (err.includes('serving')) resolve();
     });
-    daemon.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${err}`)));
+    d.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${err}`)));
   });
+  return d;
+}
+
+before(async () => {
+  [daemon, daemon2] = await Promise.all([serve(socket), serve(socket2)]);
 });
 after(() => {
   daemon.kill('SIGTERM');
+  daemon2.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -36,44 +45,102 @@ test('summarize: nearest-rank percentiles', () => {
   assert.equal(summarize([7]).p99, 7);
 });
 
-test('vgpio bench --json reports every measure, the floor and the placement', () => {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', cli, 'bench', '--socket', socket, '--iterations', '50', '--json'],
-    {
-      encoding: 'utf8',
-      timeout: 60_000,
-    },
-  );
+const runBench = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', cli, 'bench', ...args], {
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
+
+test('vgpio bench --json reports every measure, both floors, CPU per request and the placement', () => {
+  const r = runBench(['--socket', socket, '--iterations', '50', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.equal(j.roundTrip.n, 50);
+  assert.equal(j.targets.length, 1);
+  const t = j.targets[0];
+  assert.equal(t.socket, socket);
+  assert.equal(t.roundTrip.n, 50);
   assert.deepEqual(
-    j.throughput.map((t: { linesInFlight: number }) => t.linesInFlight),
-    [1, 64],
+    t.throughput.map((x: { linesInFlight: number }) => x.linesInFlight),
+    [1, 8, 64],
   );
-  assert.equal(j.interrupt.n, 5);
-  assert.match(j.interrupt.drive, /control endpoint/);
-  assert.equal(j.floor.n, 50);
-  assert.ok(j.floor.p50 > 0 && j.roundTrip.p50 > 0);
-  assert.equal(typeof j.placement.backendCpu, 'number');
+  for (const x of t.throughput) assert.ok(x.requests >= 50 && x.requestsPerSec > 0, JSON.stringify(x));
+  assert.equal(t.interrupt.n, 5);
+  assert.match(t.interrupt.drive, /control endpoint/);
+  // The back-end is found by its socket: its pid is the daemon's, and it spent CPU time on the requests.
+  assert.equal(t.backendPid, daemon.pid);
+  assert.ok(t.backendCpuUsPerRequest > 0 && t.benchCpuUsPerRequest > 0, JSON.stringify(t));
+  assert.equal(j.floor.node.n, 50);
+  assert.equal(j.floor.c.n, 50, JSON.stringify(j.floor.c));
+  assert.ok(j.floor.c.p50 > 0 && j.floor.node.p50 > 0 && t.roundTrip.p50 > 0);
+  assert.equal(t.ratios.roundTripP50OverCFloorP50, t.roundTrip.p50 / j.floor.c.p50);
+  assert.equal(typeof t.backendCpu, 'number');
+  assert.equal(j.placement.mode, null);
   assert.ok(Array.isArray(j.placement.benchAffinity) && j.placement.benchAffinity.length > 0);
 });
 
-test('vgpio bench prints the table with the floor beside the round trip', () => {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', cli, 'bench', '--socket', socket, '--iterations', '20', '--cpu', '0'],
-    {
-      encoding: 'utf8',
-      timeout: 60_000,
-    },
+test('vgpio bench: two sockets interleaved, --placement same pins the back-end and restores it', () => {
+  const before = readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/Cpus_allowed_list:\s+(\S+)/)?.[1];
+  const r = runBench([
+    '--socket',
+    socket,
+    '--socket',
+    socket2,
+    '--iterations',
+    '20',
+    '--in-flight',
+    '1,4',
+    '--rounds',
+    '2',
+    '--placement',
+    'same',
+    '--json',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.rounds, 2);
+  assert.deepEqual(
+    j.targets.map((t: { socket: string }) => t.socket),
+    [socket, socket2],
   );
+  for (const t of j.targets)
+    assert.deepEqual(
+      t.throughput.map((x: { linesInFlight: number }) => x.linesInFlight),
+      [1, 4],
+    );
+  const cpu = j.placement.benchAffinity[0];
+  assert.equal(j.placement.mode, 'same');
+  assert.equal(j.placement.backendPinnedTo, cpu);
+  assert.deepEqual(
+    j.targets.map((t: { backendPid: number }) => t.backendPid),
+    [daemon.pid, daemon2.pid],
+  );
+  assert.deepEqual(j.placement.floorCpus, [cpu, cpu]);
+  assert.equal(j.floor.c.childCpu, cpu);
+  assert.equal(j.floor.node.childCpu, cpu);
+  const after = readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/Cpus_allowed_list:\s+(\S+)/)?.[1];
+  assert.equal(after, before);
+});
+
+test('vgpio bench prints one table per socket, the two floors and the side-by-side ratios', () => {
+  const r = runBench(['--socket', socket, '--socket', socket2, '--iterations', '20', '--cpu', '0']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /GET_VALUE round trip\s+20\s/);
+  assert.match(r.stdout, /GET_VALUE, 8 line\(s\) in flight/);
   assert.match(r.stdout, /GET_VALUE, 64 line\(s\) in flight/);
-  assert.match(r.stdout, /floor: eventfd ping-pong, 2 processes\s+20\s/);
+  assert.match(r.stdout, /C \(blocking read\)\s+20\s/);
+  assert.match(r.stdout, /Node \(uv_poll, as the transports\)\s+20\s/);
+  assert.match(r.stdout, /side by side \(interleaved, 5 rounds\)/);
+  assert.match(r.stdout, /CPU per request: back-end \d+\.\d+ µs/);
   assert.match(r.stdout, /bench affinity \[0\]/);
+});
+
+test('vgpio bench: bad --placement and --placement with --cpu are usage errors', () => {
+  const a = runBench(['--socket', socket, '--placement', 'diagonal']);
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /--placement must be same or split \(got diagonal\)/);
+  const b = runBench(['--socket', socket, '--placement', 'same', '--cpu', '0']);
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /exclusive/);
 });
 
 test('vgpio conformance against the daemon: all PASS, exit 0; --json parses', () => {
