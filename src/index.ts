@@ -18,3 +18,4 @@ export * from './driver/gpio-line-error.ts';
 export type { EdgeEvent } from './driver/edge-event.ts';
 export * from './transports/loopback/loopback-transport.ts';
 export * from './compose/loopback-chip.ts';
+export * from './compose/loopback-board.ts';
