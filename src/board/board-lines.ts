@@ -1,5 +1,6 @@
 import type { Level } from '../device/line-backend.ts';
 import { SimulatedLines } from '../device/simulated-lines.ts';
+import type { Button } from './button.ts';
 
 /** Setting by hand an input that the board drives (a wire, a net, a peripheral). */
 export class BoardDrivenError extends Error {
@@ -14,6 +15,7 @@ export class BoardDrivenError extends Error {
  */
 export class BoardLines extends SimulatedLines {
   private readonly drivenBy = new Map<number, string>();
+  private readonly buttons = new Map<number, Button>();
 
   constructor(
     readonly deviceName: string,
@@ -26,6 +28,16 @@ export class BoardLines extends SimulatedLines {
   /** Marks `line` as the board's: `what` says by what, for the refusal. */
   claim(line: number, what: string): void {
     this.drivenBy.set(line, what);
+  }
+
+  /** The board's button on `line`, for the control socket's press/release/click. */
+  buttonOn(line: number): Button | undefined {
+    return this.buttons.get(line);
+  }
+
+  attachButton(line: number, button: Button | null): void {
+    if (button) this.buttons.set(line, button);
+    else this.buttons.delete(line);
   }
 
   /** What drives the line, or undefined when it is free to set by hand. */

@@ -14,6 +14,7 @@ import {
 } from './board-layout.ts';
 import type { BoardSpec, PeripheralSpec } from './board-schema.ts';
 import { createPeripheral } from './builtin-peripherals.ts';
+import { Button } from './button.ts';
 import type { Peripheral, PeripheralIo } from './peripheral-io.ts';
 import { UserPeripheral } from './user-peripheral.ts';
 
@@ -257,6 +258,10 @@ export class Board {
         void p.peripheral.exited.then(() => this.stopOne(p));
         await p.peripheral.ready;
       }
+      if (p.peripheral instanceof Button) {
+        const pin = p.roles.get('line')!;
+        pin.lines.attachButton(pin.line, p.peripheral);
+      }
       this.log('info', 'peripheral started', { peripheral: p.name, type: p.peripheral.type });
     } catch (e) {
       this.fail(p, e);
@@ -275,6 +280,10 @@ export class Board {
   private stopOne(p: RunningPeripheral): void {
     if (p.stopped) return;
     p.stopped = true;
+    if (p.peripheral instanceof Button) {
+      const pin = p.roles.get('line')!;
+      pin.lines.attachButton(pin.line, null);
+    }
     try {
       p.peripheral.stop();
     } catch {

@@ -15,6 +15,7 @@ export class Button implements Peripheral {
   private readonly pressedLevel: Level;
   private pending: Scheduled[] = [];
   private isPressed = false;
+  private waiters: Array<() => void> = [];
 
   constructor(
     private readonly spec: ButtonSpec,
@@ -44,13 +45,22 @@ export class Button implements Peripheral {
     this.to(false);
   }
 
-  /** Press, hold `holdMs`, release. */
-  click(holdMs = 50): void {
+  /** Press, hold `holdMs` after the bounce, release; resolves once the release has settled. */
+  click(holdMs = 50): Promise<void> {
     this.press();
     const io = this.io;
-    if (!io) return;
+    if (!io) return Promise.resolve();
     const bounceMs = this.spec.bounce?.withinMs ?? 0;
-    this.pending.push(io.after(bounceMs + holdMs, () => this.to(false, false)));
+    return new Promise((resolve) => {
+      // A press or release that cuts the click short (or stop) ends it too.
+      this.waiters.push(resolve);
+      this.pending.push(
+        io.after(bounceMs + holdMs, () => {
+          this.to(false, false);
+          this.pending.push(io.after(bounceMs, resolve));
+        }),
+      );
+    });
   }
 
   private to(pressed: boolean, cancelFirst = true): void {
@@ -76,5 +86,8 @@ export class Button implements Peripheral {
   private cancel(): void {
     for (const p of this.pending) p.cancel();
     this.pending = [];
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
   }
 }

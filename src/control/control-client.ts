@@ -183,6 +183,11 @@ export class ControlClient {
     await this.ok({ op: 'pulse', line, widthMs });
   }
 
+  /** A board button on the line (docs/control-protocol.md §2): press, release, or click (resolves once released). */
+  async button(line: LineRef, action: 'press' | 'release' | 'click', holdMs?: number): Promise<void> {
+    await this.ok(action === 'click' ? { op: action, line, holdMs } : { op: action, line });
+  }
+
   /** The level the guest drives on an output line (an error if it is not an output). */
   async getOutput(line: LineRef): Promise<0 | 1> {
     const r = await this.ok({ op: 'output', line });

@@ -38,7 +38,9 @@ export type ControlRequest =
   | { op: 'input'; line: LineRef; value: 0 | 1 }
   | { op: 'pulse'; line: LineRef; widthMs: number }
   | { op: 'output'; line: LineRef }
-  | { op: 'watch'; lines: LineRef[] | null; types: EventType[] | null };
+  | { op: 'watch'; lines: LineRef[] | null; types: EventType[] | null }
+  | { op: 'press' | 'release'; line: LineRef }
+  | { op: 'click'; line: LineRef; holdMs: number };
 
 /** A request as sent: optional fields may be left out, `id` is echoed in the reply. */
 export type ControlRequestInput = (
@@ -48,6 +50,8 @@ export type ControlRequestInput = (
   | { op: 'pulse'; line: LineRef; widthMs?: number }
   | { op: 'output'; line: LineRef }
   | { op: 'watch'; lines?: LineRef[]; types?: EventType[] }
+  | { op: 'press' | 'release'; line: LineRef }
+  | { op: 'click'; line: LineRef; holdMs?: number }
 ) & { id?: number | string };
 
 export interface LineStatus {
@@ -171,6 +175,9 @@ const ALLOWED: Record<ControlRequest['op'], readonly string[]> = {
   pulse: ['line', 'widthMs'],
   output: ['line'],
   watch: ['lines', 'types'],
+  press: ['line'],
+  release: ['line'],
+  click: ['line', 'holdMs'],
 };
 
 const isOp = (v: string): v is ControlRequest['op'] => Object.hasOwn(ALLOWED, v);
@@ -211,7 +218,15 @@ export function decodeRequest(text: string): { id?: number | string; req: Contro
     case 'status':
       return { ...withId, req: { op: known } };
     case 'output':
+    case 'press':
+    case 'release':
       return { ...withId, req: { op: known, line: lineRef(parsed.line, 'line') } };
+    case 'click': {
+      const h = parsed.holdMs ?? 50;
+      if (typeof h !== 'number' || !Number.isFinite(h) || h < 0 || h > 60_000)
+        throw new RequestError('bad-field', `"holdMs" must be a number of ms in 0..60000, not ${show(h)}`);
+      return { ...withId, req: { op: known, line: lineRef(parsed.line, 'line'), holdMs: h } };
+    }
     case 'input': {
       const line = lineRef(parsed.line, 'line');
       const v = parsed.value;

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { BoardLines } from '../board/board-lines.ts';
 import type { DeviceEvent } from '../device/device-events.ts';
 import { directionNameOf, edgeNameOf } from '../device/device-events.ts';
 import type { GpioDevice } from '../device/gpio-device.ts';
@@ -175,6 +176,22 @@ export class ControlServer<T> {
             `line ${line} is not an output (direction ${directionNameOf(lines.direction(line))})`,
           );
         return { ok: true, value: v };
+      }
+      case 'press':
+      case 'release':
+      case 'click': {
+        // A board file's button on the line (src/board/button.ts).
+        const line = this.resolve(req.line);
+        const lines = this.target.lines;
+        const button = lines instanceof BoardLines ? lines.buttonOn(line) : undefined;
+        if (!button)
+          throw new RequestError(
+            'failed',
+            `${req.op}: line ${line} has no button (a board file's "button" peripheral)`,
+          );
+        if (req.op === 'click') await button.click(req.holdMs);
+        else button[req.op]();
+        return { ok: true };
       }
       case 'watch': {
         const sel = req.lines ? new Set(req.lines.map((l) => this.resolve(l))) : null;
