@@ -43,6 +43,13 @@ export interface BootOptions {
   bootTimeoutMs?: number;
   /** Appended to the QEMU command line. */
   extraArgs?: string[];
+  /** Boot this initrd instead of the small initramfs (e.g. concatenated layers with node in them). */
+  initrd?: string;
+  /**
+   * A host hook channel: a second serial port (the guest's /dev/ttyS1) connected to this Unix
+   * socket, on which the test must already listen (QEMU connects as the client).
+   */
+  hookSocketPath?: string;
 }
 
 export interface RunResult {
@@ -177,12 +184,16 @@ export class GuestVm {
       '-serial', 'stdio',
       '-no-reboot',
       '-kernel', env.kernel.vmlinuz,
-      '-initrd', env.kernel.initrd,
+      '-initrd', opts.initrd ?? env.kernel.initrd,
       '-append', 'console=ttyS0 quiet panic=-1',
     ];
     if (opts.socketPath !== undefined) {
       args.push('-chardev', `socket,id=vgpio0,path=${opts.socketPath}`);
       args.push('-device', 'vhost-user-gpio-pci,chardev=vgpio0');
+    }
+    if (opts.hookSocketPath !== undefined) {
+      args.push('-chardev', `socket,id=hook0,path=${opts.hookSocketPath}`);
+      args.push('-serial', 'chardev:hook0');
     }
     args.push(...(opts.extraArgs ?? []));
 
