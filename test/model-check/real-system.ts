@@ -135,6 +135,7 @@ export class RealSystem implements ExploredSystem {
   /** Hand-backs seen since the current input began (compared with the oracle's). */
   private handBacks: HandBack[] = [];
   private handlerLog: string[] = [];
+  private readonly handlers = new Map<number, () => void>();
 
   private constructor(
     private readonly sub: Subjects,
@@ -215,6 +216,14 @@ export class RealSystem implements ExploredSystem {
 
   private async openDriver(): Promise<void> {
     const transport = new this.sub.LoopbackTransport(this.wrapper, { memoryBytes: 1 << 12 });
+    // The driver's notification handlers, taken when it registers them: `irq requestq|eventq` calls them.
+    const register = transport.onInterrupt.bind(transport);
+    const handlers = this.handlers;
+    handlers.clear();
+    transport.onInterrupt = (q, h) => {
+      handlers.set(q, h);
+      register(q, h);
+    };
     const opened = this.sub.GpioDriver.open(transport, { queueSize: 8, eventIdx: false, indirect: false });
     await settle();
     this.driver = await opened;
@@ -226,6 +235,22 @@ export class RealSystem implements ExploredSystem {
       );
     });
     this.wrapDriverQueues();
+    this.checkInternals();
+  }
+
+  /** The key reads a few private fields; say so plainly if a refactor renamed them. */
+  private checkInternals(): void {
+    const lines = (this.driver as unknown as { irqLines?: Array<Record<string, unknown>> }).irqLines;
+    const fields = ['type', 'enabled', 'inFlight', 'enableGen', 'queuedGen', 'handling'];
+    const ok =
+      Array.isArray(lines) &&
+      lines.length === this.opts.lines &&
+      fields.every((f) => f in lines[0]) &&
+      typeof (this.gpio as unknown as { eventsSuspended?: unknown }).eventsSuspended === 'boolean';
+    if (!ok)
+      throw new Error(
+        'GpioDriver.irqLines or GpioDevice.eventsSuspended changed shape: update the key in test/model-check/real-system.ts',
+      );
   }
 
   // --- observation ---
@@ -282,7 +307,14 @@ export class RealSystem implements ExploredSystem {
   }
 
   private wrapDriverQueues(): void {
-    const d = this.driver as unknown as { requestq: DriverQueue<object>; eventq: DriverQueue<number> | null };
+    const d = this.driver as unknown as {
+      requestq?: DriverQueue<object>;
+      eventq?: DriverQueue<number> | null;
+    };
+    if (!d.requestq || d.eventq === undefined)
+      throw new Error(
+        'GpioDriver has no requestq/eventq fields any more: update test/model-check/real-system.ts',
+      );
     const rq = d.requestq;
     const rqAdd = rq.add.bind(rq);
     const rqCollect = rq.collect.bind(rq);
@@ -454,9 +486,7 @@ export class RealSystem implements ExploredSystem {
       case 'irq': {
         const q = a1 === 'requestq' ? QUEUE_REQ : QUEUE_EVT;
         this.pendingIrq = this.pendingIrq.filter((p) => p !== q);
-        const h = (this.driver as unknown as { transport: { handlers: Map<number, () => void> } }).transport
-          .handlers;
-        h.get(q)?.();
+        this.handlers.get(q)?.();
         break;
       }
       case 'handler': {
