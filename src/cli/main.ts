@@ -85,12 +85,12 @@ async function main(argv: string[]): Promise<number> {
   // vhost-user.rst: a back-end program answers --print-capabilities whatever else it is given, and
   // takes --socket-path/--fd without a sub-command.
   const first = argv[0];
-  if (first === '--print-capabilities' || (first === 'serve' && argv.includes('--print-capabilities'))) {
+  const implicitServe = first !== undefined && /^--(socket-path|fd|print-capabilities)(=|$)/.test(first);
+  const [name, ...rest] = implicitServe ? ['serve', ...argv] : argv;
+  if (name === 'serve' && rest.includes('--print-capabilities')) {
     process.stdout.write(JSON.stringify({ type: 'gpio' }) + '\n');
     return 0;
   }
-  const implicitServe = first !== undefined && /^--(socket-path|fd)(=|$)/.test(first);
-  const [name, ...rest] = implicitServe ? ['serve', ...argv] : argv;
   switch (name) {
     case undefined:
       process.stderr.write(topHelp());

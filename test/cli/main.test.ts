@@ -45,12 +45,13 @@ describe('vgpio command line', { timeout: 120_000 }, () => {
 
   test('--print-capabilities at top level and after serve, ignoring every other option', async () => {
     const caps = { code: 0, stdout: '{"type":"gpio"}\n', stderr: '' };
-    const [top, withJunk, serve] = await Promise.all([
+    const [top, withJunk, serve, after] = await Promise.all([
       runCli(['--print-capabilities']),
       runCli(['--print-capabilities', '--socket-path', '/nonexistent/x', '--bogus']),
       runCli(['serve', '--lines', 'nope', '--print-capabilities']),
+      runCli(['--socket-path', '/nonexistent/x', '--print-capabilities', '--bogus']),
     ]);
-    assert.deepEqual([top, withJunk, serve], [caps, caps, caps]);
+    assert.deepEqual([top, withJunk, serve, after], [caps, caps, caps, caps]);
   });
 
   test('vgpio --socket-path/--fd (vhost-user.rst back-end form) is vgpio serve', async () => {
