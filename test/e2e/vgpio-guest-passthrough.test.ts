@@ -29,6 +29,8 @@ const NAMES = ['pt0', 'pt1', 'pt2', 'pt3', 'pt4', 'pt5', 'pt6', 'pt7'];
 /** Inside the guest. */
 const PKG = '/opt/vgpio';
 const INNER_SOCK = '/tmp/in.sock';
+const BOARD_CHIP_SOCK = '/tmp/board-chip.sock';
+const BOARD_SIM_SOCK = '/tmp/board-sim.sock';
 const G_VGPIO = `node ${PKG}/dist/cli/main.js`;
 const DRIVE = `${PKG}/drive.sh {line} {value}`;
 const BUSY_LINE = 5;
@@ -312,12 +314,31 @@ describe(
     });
 
     it('a vanished chip (gpio_virtio unbound in the guest): its lines answer ERR, one log line, the daemon keeps serving', async () => {
-      // Request a line first, so the inner daemon holds a request fd when the chip goes away.
+      // A second daemon from a board file: chip offsets 6 and 7 as its lines 0 and 1, beside a
+      // simulated device that must keep working when the chip goes.
+      const board = JSON.stringify({
+        devices: [
+          { socket: BOARD_CHIP_SOCK, chip: '/dev/gpiochip0', lines: [6, 7] },
+          { socket: BOARD_SIM_SOCK, lines: 2 },
+        ],
+      });
+      const boardPid = await vm.background(
+        `echo '${board}' > /tmp/board.json && ${G_VGPIO} serve --config /tmp/board.json > /tmp/board.log 2>&1`,
+      );
+      const up = await vm.run(
+        `i=0; while ! grep -q serving /tmp/board.log; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.2; done; cat /tmp/board.log`,
+        90_000,
+      );
+      assert.match(up.out, /serving/, up.out);
+      // Request lines first, so both daemons hold request fds when the chip goes away.
       const before = await vm.run(
-        `node ${PKG}/dist/e2e/client.js ${INNER_SOCK} SET_DIRECTION:2:2 GET_VALUE:2`,
+        `node ${PKG}/dist/e2e/client.js ${INNER_SOCK} SET_DIRECTION:2:2 GET_VALUE:2 && ` +
+          `node ${PKG}/dist/e2e/client.js ${BOARD_CHIP_SOCK} SET_DIRECTION:0:1 GET_VALUE:0`,
         60_000,
       );
       assert.match(before.out, /GET_VALUE 2 0 -> OK/);
+      assert.match(before.out, /SET_DIRECTION 0 1 -> OK/);
+      assert.match((await vm.run('gpioinfo gpiochip0')).out, /line\s+6:\s+"pt6"\s+"vgpio"\s+output/);
       const unbind = await vm.run(
         'drv=/sys/bus/virtio/drivers/gpio_virtio; d=$(ls $drv | grep virtio) && echo $d > $drv/unbind && echo unbound $d; ls /dev/gpiochip* 2>&1',
       );
@@ -337,6 +358,22 @@ describe(
       assert.match(status.out, /"state": "gone"/);
       const alive = await vm.run(`kill -0 ${innerPid} && echo alive`);
       assert.match(alive.out, /alive/);
+
+      const b = await vm.run(
+        `node ${PKG}/dist/e2e/client.js ${BOARD_CHIP_SOCK} GET_VALUE:0 SET_DIRECTION:1:2 && ` +
+          `node ${PKG}/dist/e2e/client.js ${BOARD_SIM_SOCK} SET_DIRECTION:0:1 SET_VALUE:0:1 GET_VALUE:0`,
+        60_000,
+      );
+      assert.match(b.out, /GET_VALUE 0 0 -> ERR/);
+      assert.match(b.out, /SET_DIRECTION 1 2 -> ERR/);
+      assert.match(
+        b.out,
+        /SET_VALUE 0 1 -> OK[\s\S]*GET_VALUE 0 0 -> OK 1/,
+        'the other device keeps serving',
+      );
+      const boardLog = (await vm.run('cat /tmp/board.log')).out;
+      assert.equal(boardLog.match(/is gone/g)?.length, 1, boardLog);
+      assert.match((await vm.run(`kill -0 ${boardPid} && echo alive`)).out, /alive/);
     });
   },
 );
