@@ -89,6 +89,8 @@ Options:
     }
     const c = await ControlClient.connect(path);
     const stop = () => c.close();
+    // A reader that went away (`vgpio watch ... | head`) ends the watch quietly, as gpiomon does.
+    process.stdout.on('error', stop);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {

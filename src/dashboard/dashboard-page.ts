@@ -212,7 +212,7 @@ function send(cmd) {
 
 function connect() {
   var conn = document.getElementById('conn');
-  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + withToken('/ws'));
+  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + withToken('/ws?window=' + WINDOW_S));
   ws.onopen = function () { conn.textContent = 'live'; conn.className = 'live'; };
   ws.onclose = function () { conn.textContent = 'disconnected from the daemon dashboard'; conn.className = ''; };
   ws.onmessage = function (m) {

@@ -32,6 +32,8 @@ type PageCommand =
   | { id: number; type: 'pulse'; device: number; line: number; widthMs: number };
 
 const MAX_MESSAGE_BYTES = 4096;
+/** Unsent bytes after which a page is dropped. */
+const PAGE_BACKLOG_BYTES = 8 << 20;
 
 export const isLoopbackHost = (host: string): boolean =>
   host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
@@ -219,15 +221,18 @@ export class DashboardServer {
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== `http://${req.headers.host}`)
       return deny(403, `Origin ${origin} is not this dashboard\n`);
-    this.wss.handleUpgrade(req, sock, head, (ws) => this.connected(ws));
+    const w = Number(url.searchParams.get('window') ?? '10');
+    const windowSeconds = Number.isFinite(w) && w > 0 ? Math.min(w, this.historySeconds) : 10;
+    this.wss.handleUpgrade(req, sock, head, (ws) => this.connected(ws, windowSeconds));
   }
 
-  private connected(ws: WebSocket): void {
+  /** A page connected: the state and the last `windowSeconds` of events, then everything live. */
+  private connected(ws: WebSocket, windowSeconds: number): void {
     this.sockets.add(ws);
     ws.on('close', () => this.sockets.delete(ws));
     ws.on('error', () => ws.terminate());
     const nowNs = process.hrtime.bigint();
-    const since = nowNs - BigInt(this.historySeconds * 1e9);
+    const since = nowNs - BigInt(Math.round(windowSeconds * 1e9));
     ws.send(
       JSON.stringify({
         type: 'hello',
@@ -277,7 +282,16 @@ export class DashboardServer {
   ): void {
     if (this.sockets.size === 0) return;
     const text = JSON.stringify(msg);
-    for (const s of this.sockets) if (s.readyState === WebSocket.OPEN) s.send(text);
+    for (const s of this.sockets) {
+      if (s.readyState !== WebSocket.OPEN) continue;
+      if (s.bufferedAmount > PAGE_BACKLOG_BYTES) {
+        // A page that does not keep up (a stalled tab): drop it rather than buffer without bound.
+        this.opts.log.log('warn', 'dashboard: a page does not keep up: disconnected');
+        s.terminate();
+        continue;
+      }
+      s.send(text);
+    }
   }
 }
 

@@ -60,7 +60,7 @@ export class DeviceFeed {
     private readonly listener: FeedListener,
     private readonly opts: DeviceFeedOptions,
   ) {
-    this.maxEvents = opts.maxEvents ?? 200_000;
+    this.maxEvents = opts.maxEvents ?? 50_000;
     this.statusEveryMs = opts.statusEveryMs ?? 100;
   }
 
