@@ -11,6 +11,7 @@ import {
   usedRingBytes,
 } from '../../virtqueue/split-ring.ts';
 import { VhostUserChannel, type Message } from './channel.ts';
+import { isSemaphoreEventfd } from './eventfd-watch.ts';
 import { newCounters, type VhostUserCounters } from './counters.ts';
 import { MappedMemory } from './mapped-memory.ts';
 import {
@@ -309,6 +310,8 @@ export class VhostUserBackend {
         kind = `unknown kind (${(e as Error).message})`;
       }
       if (kind !== 'eventfd') throw new Refusal(`${which} fd is a ${kind}, not an eventfd`);
+      if (which === 'kick' && isSemaphoreEventfd(fd))
+        throw new Refusal('kick fd is a semaphore-mode eventfd (one kick per read, never empty)');
     }
     if (which === 'call') r.replace('callFd', fd);
     else if (which === 'err') r.replace('errFd', fd);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { FdPoller, eventfdRead } from '../../native/index.ts';
 
 /**
@@ -40,4 +41,20 @@ export class EventfdWatch {
   close(): void {
     this.poller.close();
   }
+}
+
+/**
+ * True when `fd` (an eventfd of this process) is in semaphore mode, where each read takes 1, not the
+ * whole counter: as a kick fd at 2^64-2 it would stay readable for ever and spin the event loop.
+ * Recent kernels show the mode in /proc/self/fdinfo (`eventfd-semaphore:`); null where it is not shown.
+ */
+export function isSemaphoreEventfd(fd: number): boolean | null {
+  let info: string;
+  try {
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^eventfd-semaphore:\s*(\d)/m.exec(info);
+  return m ? m[1] === '1' : null;
 }

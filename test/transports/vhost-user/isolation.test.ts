@@ -15,6 +15,7 @@ import type { Chip } from '../../../src/driver/chip.ts';
 import type { LineRequest } from '../../../src/driver/line-request.ts';
 import {
   closeFd,
+  eventfd,
   eventfdRead,
   eventfdWrite,
   sendMsg,
@@ -23,6 +24,7 @@ import {
 } from '../../../src/native/index.ts';
 import { MessageType, Status } from '../../../src/protocol/constants.ts';
 import { RESPONSE_SIZE } from '../../../src/protocol/constants.ts';
+import { isSemaphoreEventfd } from '../../../src/transports/vhost-user/eventfd-watch.ts';
 import { Request, encodeU64 } from '../../../src/transports/vhost-user/message.ts';
 import { startDaemon, type Daemon } from '../../daemon/daemon-harness.ts';
 import {
@@ -214,6 +216,23 @@ describe('a front-end cannot stop the daemon (issue 9)', { timeout: 120_000 }, (
     }
     for (let i = 0; i < 50; i++) assert.equal((await d.request(MessageType.GET_VALUE, 1)).status, Status.OK);
     assert.equal(c.closedReason, null);
+    await afterAttack(t, two, baseline);
+  });
+
+  test('a semaphore-mode kick eventfd (it would read as a kick per loop turn, for ever) is refused', async (t) => {
+    const kick = eventfd(0, true, true);
+    t.after(() => closeFd(kick));
+    if (isSemaphoreEventfd(kick) === null)
+      return t.skip('this kernel does not show eventfd-semaphore in fdinfo');
+    const two = await startTwo(t);
+    const baseline = await p99(two.reqB);
+    const { c, d } = await attacker(t, two.a);
+    assert.equal(eventfdWrite(kick, 0xffff_ffff_ffff_fffen), true);
+    assert.equal(await c.ack(Request.SET_VRING_KICK, encodeU64(1n), [kick]), 1n);
+    await two.daemon.waitLog(
+      /request refused .*request=SET_VRING_KICK reason="kick fd is a semaphore-mode eventfd \(one kick per read, never empty\)"/,
+    );
+    assert.equal((await d.request(MessageType.GET_VALUE, 1)).status, Status.OK);
     await afterAttack(t, two, baseline);
   });
 
