@@ -120,4 +120,16 @@ out=$(node --import ./no-addon.mjs example.mjs)
 grep -q 'the native addon is missing' "$WORK/none.log" || fail "no clear error: $(cat "$WORK/none.log")"
 [[ $(wc -l <"$WORK/none.log") -le 2 ]] || fail "more than one error: $(cat "$WORK/none.log")"
 mv "$WORK/prebuilds.away" node_modules/vgpio/prebuilds
+
+say "the fallback: the same tarball without prebuilds/, installed with scripts, compiles the addon"
+mkdir "$WORK/repack" "$WORK/app2"
+tar -xzf "$TGZ" -C "$WORK/repack"
+rm -rf "$WORK/repack/package/prebuilds"
+tar -czf "$WORK/no-prebuilds.tgz" -C "$WORK/repack" package
+cd "$WORK/app2"
+printf '{ "name": "consumer2", "private": true, "type": "module" }\n' >package.json
+npm install --prefer-offline --no-audit --no-fund --silent "$WORK/no-prebuilds.tgz"
+ls node_modules/vgpio/build/Release/*.node >/dev/null || fail "no addon was compiled"
+node --input-type=module -e "const v = await import('vgpio/vhost-user'); if (typeof v.VhostUserServer !== 'function') process.exit(1)" ||
+  fail "vgpio/vhost-user with the compiled addon"
 say "PASS"
