@@ -3,6 +3,7 @@ import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
 import { ConfigError, parseChipLines, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
 import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
+import { startMqttFor } from '../mqtt/served-mqtt.ts';
 import { boardFor } from './serve-board.ts';
 import { checkSurfaces, startSurfaces, type SurfaceOptions } from './serve-surfaces.ts';
 import { UsageError } from './usage-error.ts';
@@ -128,11 +129,13 @@ export async function serve(o: ServeOptions): Promise<number> {
   const board = o.config ? boardFor(o.config, configs, log) : null;
   const devices: ServedDevice[] = [];
   let surfaces: { close(): Promise<void> } | null = null;
+  let mqtt: { close(): Promise<void> } | null = null;
   let exiting = false;
   const shutdown = async (why: string, code: number) => {
     if (exiting) return;
     exiting = true;
     log.log('info', 'shutting down', { reason: why });
+    await mqtt?.close().catch(() => {});
     await surfaces?.close().catch(() => {});
     await board?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
@@ -148,8 +151,10 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
     await board?.start();
     surfaces = await startSurfaces(o, devices, log);
+    mqtt = o.config ? startMqttFor(o.config, devices, log) : null;
   } catch (e) {
     log.log('error', 'cannot start', { error: (e as Error).message });
+    await surfaces?.close().catch(() => {});
     await board?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
     return 1;

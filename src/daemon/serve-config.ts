@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { boardIssues } from '../board/board-layout.ts';
 import { boardDeviceFields, boardFields, type BoardSpec } from '../board/board-schema.ts';
 import { controlPathFor } from '../control/control-protocol.ts';
+import { mqttFields } from '../mqtt/mqtt-schema.ts';
 import type { DeviceConfig } from './served-device.ts';
 
 /**
@@ -123,6 +124,8 @@ export const configFileSchema = z
   .strictObject({
     devices: z.array(deviceSchema).min(1, { error: 'expected at least one device' }),
     ...boardFields,
+    /** Lines on an MQTT broker (src/mqtt/mqtt-schema.ts). */
+    ...mqttFields,
   })
   .superRefine((file, ctx) => {
     const board = boardSpecOf(file);
