@@ -139,7 +139,7 @@ export class ControlServer<T> {
     } catch (e) {
       const code = e instanceof RequestError ? e.code : 'failed';
       const error = e instanceof Error ? e.message : String(e);
-      this.log.log('warn', 'control request refused', { error });
+      this.log.log('info', 'control request refused', { error });
       return { ok: false, code, error, ...(id === undefined ? {} : { id }) };
     }
   }

@@ -269,7 +269,7 @@ export class DashboardServer {
       ws.send(JSON.stringify({ type: 'result', id, ok: true }));
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      this.opts.log.log('warn', 'dashboard: command refused', { error });
+      this.opts.log.log('info', 'dashboard: command refused', { error });
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'result', id, ok: false, error }));
     }
   }
