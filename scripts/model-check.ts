@@ -2,7 +2,7 @@
 //
 //   npm run model-check                      the CI runs (test/model-check/coverage.ts)
 //   npm run model-check -- --depth 14 --lines 2 [--types both,high] [--ops retype,disable,dir-none]
-//        [--no-values] [--no-rings] [--no-reset] [--irq-order any|fifo] [--driver-diagnostics] [--stale-check]
+//        [--no-values] [--no-rings] [--no-reset] [--irq-order any|fifo]
 //        [--max-states N]                   one run of the real device + driver, every action by default
 //   npm run model-check -- --model v3|v3-ack [--lines L] [--depth N]   the V3 counter-model
 //
@@ -49,8 +49,6 @@ const { values: a } = parseArgs({
     'no-rings': { type: 'boolean' },
     'no-reset': { type: 'boolean' },
     'irq-order': { type: 'string' },
-    'driver-diagnostics': { type: 'boolean' },
-    'stale-check': { type: 'boolean' },
     'max-states': { type: 'string' },
   },
   strict: true,
@@ -98,8 +96,8 @@ if (model === 'v3' || model === 'v3-ack') {
     rings: !a['no-rings'],
     reset: !a['no-reset'],
     irqOrder: order,
-    driverDiagnostics: a['driver-diagnostics'] ?? false,
-    staleCheck: a['stale-check'] ?? false,
+    driverDiagnostics: true,
+    staleCheck: true,
   };
   const run: CoverageRun = { name: 'custom', depth: int('depth', a.depth, 8, 1), options };
   console.log(

@@ -362,17 +362,14 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
         this.emit('violation', `line ${line}: ${(e as ProtocolError).message}`);
         continue;
       }
-      if (status === IrqStatus.VALID) {
-        if (!st.enabled) {
-          // Between "mark disabled" and the reply to SET_IRQ_TYPE NONE the device may still
-          // fire: drop it. Only a VALID after the disable completed breaks a rule.
-          if (st.type === IrqType.NONE)
-            this.emit('violation', `line ${line}: VALID interrupt while disabled`);
-          continue;
-        }
+      // A VALID for a disabled line, or from a buffer queued under an earlier enable, fired before
+      // the device served the disable: the requestq and eventq notifications arrive in either order,
+      // so it is no violation. Drop it; a stale buffer is re-queued below like an INVALID one.
+      const stale = st.queuedGen !== st.enableGen;
+      if (status === IrqStatus.VALID && st.enabled && !stale) {
         void this.dispatch(line, st, now);
       } else if (st.enabled && !st.handling) {
-        if (st.queuedGen !== st.enableGen) {
+        if (stale) {
           this.queueIrqBuffer(line, st); // re-enabled while the old buffer was out (protocol.md R9)
         } else {
           // The buffer was queued under the current enable, so the device no longer has the line

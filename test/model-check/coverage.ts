@@ -11,7 +11,7 @@ export interface CoverageRun {
   options: RealSystemOptions;
 }
 
-const base: RealSystemOptions = { ...defaultRealOptions, irqOrder: 'any', driverDiagnostics: false };
+const base: RealSystemOptions = { ...defaultRealOptions, irqOrder: 'any', staleCheck: true };
 
 /**
  * What CI explores. The deep runs leave out the actions that only multiply states without

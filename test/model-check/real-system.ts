@@ -56,7 +56,7 @@ export const defaultRealOptions: RealSystemOptions = {
   reset: true,
   irqOrder: 'fifo',
   driverDiagnostics: true,
-  staleCheck: false,
+  staleCheck: true,
 };
 
 export type OpKind = 'enable' | 'retype' | 'disable' | 'dir-none';
@@ -369,8 +369,12 @@ export class RealSystem implements ExploredSystem {
         this.evOut[u.token]--;
         const c = this.consumer[u.token];
         if (status === IrqStatus.VALID && c && !c.op && c.view !== IrqType.NONE) {
-          c.calls++;
-          if (c.bufferEpoch !== c.epoch) c.staleCalls++;
+          // A VALID from a buffer queued before the type changed must be dropped (staleCheck).
+          if (c.bufferEpoch === c.epoch) c.calls++;
+          else if (!this.opts.staleCheck) {
+            c.calls++;
+            c.staleCalls++;
+          }
         }
       }
       return used;
@@ -426,11 +430,9 @@ export class RealSystem implements ExploredSystem {
       else if (c.op || c.view === IrqType.NONE)
         this.fail(Invariant.handlerExclusive, `L${line} is masked (${c.op ? c.op.kind : 'disabled'})`);
       else if (c.calls === 0)
-        this.fail(Invariant.eventsMatchEdges, `L${line}'s handler called without a VALID interrupt`);
-      else if (c.staleCalls > 0 && this.opts.staleCheck)
         this.fail(
           Invariant.eventsMatchEdges,
-          `L${line}'s ${typeShort(c.view)} handler called for a VALID from a buffer queued before the type changed`,
+          `L${line}'s ${typeShort(c.view)} handler called without a VALID interrupt of its own (none, or one from a buffer queued before the type changed)`,
         );
       c.calls = Math.max(0, c.calls - 1);
       c.staleCalls = Math.max(0, c.staleCalls - 1);
