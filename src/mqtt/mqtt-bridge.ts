@@ -45,6 +45,7 @@ export class MqttBridge {
   private readonly unsubscribe: Array<() => void> = [];
   /** Last payload published per retained topic (no duplicates on a level that did not change). */
   private readonly retained = new Map<string, string>();
+  private readonly dirty = new Set<BridgedLine>();
   private readonly statusTopic: string;
   private readonly minMs: number;
   private readonly maxMs: number;
@@ -232,11 +233,8 @@ export class MqttBridge {
         this.publishWireOut(l);
         break;
       case 'direction':
-        this.publishLine(l);
-        this.publishWireOut(l);
-        break;
       case 'irq-type':
-        this.publishLine(l);
+        this.publishLater(l);
         break;
       case 'delivered':
         this.publish(`${l.base}/event`, eventJson('interrupt', this.levelNow(l), e.timeNs), false);
@@ -244,6 +242,23 @@ export class MqttBridge {
       default:
         break;
     }
+  }
+
+  /**
+   * A direction or interrupt type is announced while the request applying it runs: the line's config
+   * and level are read once it has finished.
+   */
+  private publishLater(l: BridgedLine): void {
+    if (this.dirty.size === 0)
+      queueMicrotask(() => {
+        const lines = [...this.dirty];
+        this.dirty.clear();
+        for (const d of lines) {
+          this.publishLine(d);
+          this.publishWireOut(d);
+        }
+      });
+    this.dirty.add(l);
   }
 
   private snapshot(l: BridgedLine) {
