@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { Store, connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { BoardLines } from '../board/board-lines.ts';
 import { directionNameOf, edgeNameOf, isLineEvent, type DeviceEvent } from '../device/device-events.ts';
 import type { Level } from '../device/line-backend.ts';
@@ -40,6 +41,8 @@ function levelOf(payload: Buffer): Level | string {
  */
 export class MqttBridge {
   private readonly client: MqttClient;
+  /** Kept across reconnects: client.reconnect() without them starts empty ones, losing what waits. */
+  private readonly stores = { incomingStore: new Store(), outgoingStore: new Store() };
   private readonly layout: BridgeLayout;
   private readonly qos: 0 | 1;
   private readonly unsubscribe: Array<() => void> = [];
@@ -82,6 +85,7 @@ export class MqttBridge {
       connectTimeout: 10_000,
       will: { topic: this.statusTopic, payload: Buffer.from('offline'), qos: this.qos, retain: true },
       manualConnect: true,
+      ...this.stores,
     };
     this.client = connect(section.url, options);
     this.client.on('connect', (connack) => this.onConnect(connack.sessionPresent));
@@ -126,6 +130,9 @@ export class MqttBridge {
   // --- broker side ---
 
   private onConnect(sessionPresent: boolean): void {
+    // A level change is one small packet: send it now, not after Nagle's wait for the last ACK.
+    const stream = this.client.stream as Partial<Socket>;
+    stream.setNoDelay?.(true);
     this.backoffMs = this.minMs;
     this.wasConnected = true;
     this.log.log('info', 'mqtt connected', { url: redact(this.section.url), sessionPresent });
@@ -165,7 +172,7 @@ export class MqttBridge {
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxMs);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (!this.closing) this.client.reconnect();
+      if (!this.closing) this.client.reconnect(this.stores);
     }, wait);
   }
 

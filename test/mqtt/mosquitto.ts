@@ -47,6 +47,7 @@ export class Mosquitto {
       `listener ${port} 127.0.0.1`,
       // As root, mosquitto would drop to user mosquitto, which cannot read the test's temp dir.
       `user ${userInfo().username}`,
+      'set_tcp_nodelay true',
       'persistence true',
       `persistence_location ${dir}/`,
       'autosave_interval 1',
