@@ -201,11 +201,13 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
   test('usage errors: exit 2, the message, then the command’s usage line', async () => {
     const INPUT = 'usage: vgpio input PATH LINE=VALUE [LINE=VALUE...] | vgpio input PATH LINE VALUE\n';
     const usage = (msg: string, line: string) => ({ code: 2, stdout: '', stderr: `vgpio: ${msg}\n${line}` });
-    const [value, pair, noLine, extra, noPath, badOption, badCommand, help] = await Promise.all([
+    const [value, pair, noLine, extra] = await Promise.all([
       runCli(['input', path, '1', '2']),
       runCli(['input', path, 'btn=1', '3']),
       runCli(['output', path]),
       runCli(['output', path, 'led', 'btn']),
+    ]);
+    const [noPath, badOption, badCommand, help] = await Promise.all([
       runCli(['input', path]),
       runCli(['input', path, 'btn=1', '--yaml']),
       runCli(['frobnicate']),

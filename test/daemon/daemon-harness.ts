@@ -47,7 +47,7 @@ export class Daemon {
   }
 
   /** Waits until stderr matches `re` (fails if the process exits first, or after `ms`). */
-  async waitLog(re: RegExp, ms = 10000): Promise<RegExpMatchArray> {
+  async waitLog(re: RegExp, ms = 30_000): Promise<RegExpMatchArray> {
     const end = Date.now() + ms;
     for (;;) {
       const m = this.stderr.match(re);
@@ -92,10 +92,13 @@ export async function startDaemon(
   return d;
 }
 
-/** Runs a one-shot CLI command to completion. */
+/**
+ * Runs a one-shot CLI command to completion (killed after `ms`: generous, since each run starts tsx
+ * and the test machine may be busy).
+ */
 export async function runCli(
   args: string[],
-  ms = 10000,
+  ms = 30_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const d = new Daemon(
     spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
