@@ -4,7 +4,7 @@
 // and restarted mid-run: the guests keep going, and nothing sent at QoS 1 is lost or reordered.
 import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { ControlClient } from '../../src/control/control-client.ts';
 import type { Chip } from '../../src/driver/chip.ts';
 import type { EdgeEvent } from '../../src/driver/edge-event.ts';
@@ -191,6 +191,34 @@ describe('MQTT bridge: two hosts wired through the broker', { skip, timeout: 180
     await waitForLevel(reqB, 1, 1);
     await waitForLevel(reqB, 2, 1);
     assert.match(hostA.stderr, /mqtt connected.*sessionPresent=true/);
+  });
+
+  it('a broker that lost everything (its database gone) gets the retained state again on reconnect', async () => {
+    const connects = (d: Daemon) => (d.stderr.match(/mqtt connected/g) ?? []).length;
+    const before = connects(hostA);
+    await broker.stop();
+    rmSync(`${broker.dir}/mosquitto.db`, { force: true });
+    await broker.run();
+    await waitFor(() => connects(hostA) > before, 'host A to reconnect', 10_000);
+    const fresh = await Recorder.connect(broker.url, [
+      'lab/hostA/status',
+      'lab/hostA/a/0/state',
+      'lab/hostA/a/0/config',
+      LINK,
+    ]);
+    try {
+      await fresh.value('lab/hostA/status', 'online');
+      await fresh.value('lab/hostA/a/0/state', '1');
+      await fresh.value(LINK, '1');
+      // Retained: a client arriving now gets them from the broker.
+      const late = await Recorder.connect(broker.url, ['lab/hostA/a/0/state']);
+      await late.value('lab/hostA/a/0/state', '1');
+      assert.equal(late.on('lab/hostA/a/0/state')[0].retain, true);
+      await late.close();
+      assert.equal(JSON.parse(fresh.last('lab/hostA/a/0/config')!).direction, 'output');
+    } finally {
+      await fresh.close();
+    }
   });
 });
 
