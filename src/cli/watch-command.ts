@@ -45,6 +45,9 @@ export function formatEvent(e: ControlEvent): string {
     case 'features':
       what = `features ${e.features} (interrupts ${e.irq ? 'on' : 'off'})`;
       break;
+    case 'chip-gone':
+      what = `host chip gone (${e.reason}): its lines answer ERR`;
+      break;
     default:
       break;
   }

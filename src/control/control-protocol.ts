@@ -29,6 +29,7 @@ export const EVENT_TYPES = [
   'connected',
   'disconnected',
   'features',
+  'chip-gone',
 ] as const satisfies readonly DeviceEvent['type'][];
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -141,6 +142,7 @@ export function encodeEvent(e: DeviceEvent): ControlEvent {
       out.held = e.held;
       break;
     case 'disconnected':
+    case 'chip-gone':
       out.reason = e.reason;
       break;
     case 'features':

@@ -58,6 +58,9 @@ export class ServedDevice {
         log: (l, m, f) => log.log(l, m, f),
       });
       backend = this.hostChip;
+      this.hostChip.onGone((reason) => {
+        if (this.gpio.events.active) this.gpio.events.device({ type: 'chip-gone', reason });
+      });
     } else {
       this.hostChip = null;
       this.lines = config.simulated ?? new SimulatedLines(config.lines, config.names);
@@ -134,6 +137,11 @@ export class ServedDevice {
     if (connected) events.device({ type: 'connected' });
     else events.device({ type: 'disconnected', reason: reason ?? 'closed' });
   };
+
+  /** The control endpoint, if the device has one (in-process surfaces ask it, as clients would). */
+  get controlServer(): ControlServer<DescriptorChain> | null {
+    return this.control;
+  }
 
   /** The control socket path, if the device has one. */
   get controlPath(): string | undefined {

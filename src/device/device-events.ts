@@ -34,7 +34,9 @@ export type DeviceEventBody =
   | { type: 'connected' }
   | { type: 'disconnected'; reason: string }
   /** The driver acknowledged its features (hex), `irq`: VIRTIO_GPIO_F_IRQ among them. */
-  | { type: 'features'; features: string; irq: boolean };
+  | { type: 'features'; features: string; irq: boolean }
+  /** The host GPIO chip the device serves stopped answering (unplugged, driver unbound): lines answer ERR. */
+  | { type: 'chip-gone'; reason: string };
 
 export type LineEvent = LineEventBody & { timeNs: bigint; line: number; name: string };
 export type DeviceWideEvent = DeviceEventBody & { timeNs: bigint };

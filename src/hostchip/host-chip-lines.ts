@@ -93,6 +93,7 @@ export class HostChipLines implements LineBackend {
   private readonly io: ChipIo;
   private readonly log: NonNullable<HostChipOptions['log']>;
   private readonly listeners: Array<(c: LevelChange) => void> = [];
+  private readonly goneListeners: Array<(reason: string) => void> = [];
   private readonly eventBuf = new Uint8Array(EVENTS_PER_READ * LINE_EVENT_SIZE);
 
   private constructor(opts: HostChipOptions, chipFd: number, chip: ChipInfo, offsets: readonly number[]) {
@@ -221,11 +222,17 @@ export class HostChipLines implements LineBackend {
     this.listeners.push(listener);
   }
 
+  /** Called once when the chip stops answering (state 'gone'). */
+  onGone(listener: (reason: string) => void): void {
+    this.goneListeners.push(listener);
+  }
+
   close(): void {
     for (const l of this.lines) this.release(l);
     if (this.chipFd !== null) this.io.close(this.chipFd);
     this.chipFd = null;
     this.listeners.length = 0;
+    this.goneListeners.length = 0;
   }
 
   // --- requests ---
@@ -337,6 +344,7 @@ export class HostChipLines implements LineBackend {
       l.watch?.close();
       l.watch = null;
     }
+    for (const listener of this.goneListeners) listener(reason);
   }
 
   private goneFault(line: number): LineFault {

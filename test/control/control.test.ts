@@ -228,7 +228,7 @@ describe('control endpoint', { timeout: 60_000 }, () => {
       [
         '{"op":"watch","types":["output","blink"]}',
         'bad-field',
-        '"types[1]" must be one of output, input, direction, irq-type, armed, latched, coalesced, delivered, invalid, dropped, connected, disconnected, features, not "blink"',
+        '"types[1]" must be one of output, input, direction, irq-type, armed, latched, coalesced, delivered, invalid, dropped, connected, disconnected, features, chip-gone, not "blink"',
       ],
       ['{"op":"status","id":{}}', 'bad-field', '"id" must be a number or a string, not {}'],
     ];

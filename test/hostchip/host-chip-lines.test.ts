@@ -232,16 +232,19 @@ describe('HostChipLines: faults', () => {
     r.req(MessageType.SET_DIRECTION, 0, Direction.OUT);
     r.req(MessageType.SET_IRQ_TYPE, 1, IrqType.EDGE_BOTH);
     r.dev.queueEventBuffer(1, 61);
+    const gone: string[] = [];
+    r.lines.onGone((reason) => gone.push(reason));
     r.chip.unplugged = true;
     assert.equal(r.req(MessageType.GET_VALUE, 0).status, Status.ERR);
     assert.equal(r.req(MessageType.SET_VALUE, 0, 1).status, Status.ERR);
     assert.equal(r.req(MessageType.SET_DIRECTION, 2, Direction.IN).status, Status.ERR);
     assert.equal(r.req(MessageType.GET_VALUE, 1).status, Status.ERR);
     assert.equal(r.lines.state, 'gone');
-    const gone = r.logs.filter((l) => l.includes('is gone'));
-    assert.deepEqual(gone, [
-      'error GPIO chip /dev/gpiochip9 is gone (GET_VALUES: ENODEV): its lines answer ERR',
-    ]);
+    assert.deepEqual(gone, ['GET_VALUES: ENODEV'], 'onGone: once');
+    assert.deepEqual(
+      r.logs.filter((l) => l.includes('is gone')),
+      ['error GPIO chip /dev/gpiochip9 is gone (GET_VALUES: ENODEV): its lines answer ERR'],
+    );
     // Releasing still works (the guest or a disconnect cleans up), and a snapshot does not throw.
     assert.equal(r.req(MessageType.SET_IRQ_TYPE, 1, IrqType.NONE).status, Status.OK);
     assert.deepEqual(r.irqs, [[61, IrqStatus.INVALID, 1]]);
