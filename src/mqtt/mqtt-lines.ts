@@ -91,7 +91,11 @@ export function layoutBridge(
   else section.publish.forEach((ref, i) => resolve(ref, `publish[${i}]`));
   (section.commands ?? []).forEach((ref, i) => {
     const l = resolve(ref, `commands[${i}]`);
-    if (l && settable(l, `commands[${i}]`)) l.commands = true;
+    if (!l || !settable(l, `commands[${i}]`)) return;
+    const board = l.device.lines instanceof BoardLines ? l.device.lines.driverOf(l.line) : undefined;
+    if (board !== undefined)
+      issues.push(`mqtt.commands[${i}]: ${ref} is driven by ${board}: it takes no commands`);
+    else l.commands = true;
   });
 
   const wiresIn: WireIn[] = [];

@@ -67,7 +67,7 @@ describe('layoutBridge', () => {
           {
             url: 'mqtt://x',
             publish: ['c:0'],
-            commands: ['a:9', 'a:btn'],
+            commands: ['a:9', 'a:btn', 'b:0'],
             wires: [
               { topic: 't1', to: 'b:0' },
               { topic: 't2', to: ['a:btn', 'a:3'] },
@@ -83,6 +83,7 @@ describe('layoutBridge', () => {
         assert.deepEqual(e.message.split('\n'), [
           'mqtt.publish[0]: no device "c" for "c:0" (devices: a, b)',
           'mqtt.commands[0]: no line 9 on a (it has 4 lines: 0..3)',
+          'mqtt.commands[2]: b:0 is driven by wires[0] from a:0: it takes no commands',
           'mqtt.wires[0].to: b:0 is already driven by wires[0] from a:0',
           'mqtt.wires[1].to[0]: a:btn is already driven by its MQTT set topic (mqtt.commands)',
           'mqtt.wires[2].to: a:3 is already driven by MQTT topic t2',
