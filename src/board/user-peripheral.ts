@@ -68,7 +68,13 @@ export class UserPeripheral implements Peripheral {
       startNs: (process.hrtime.bigint() - BigInt(Math.round(io.now() * 1e6))).toString(),
       levels: Object.fromEntries(roles.map((r) => [r, io.level(r)])),
     };
-    const w = new Worker(WORKER, {
+    // From source the worker is TypeScript: a worker's entry file is loaded before its --import
+    // hooks (tsx) are in place, so the entry is a one-line script that imports the worker file.
+    const entry = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); })`;
+    const w = new Worker(fromSource ? entry : WORKER, {
+      eval: fromSource,
+      // Not the test runner's flags (under node --test a worker would wait to report tests).
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--test')),
       workerData: init,
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
       stdout: false,

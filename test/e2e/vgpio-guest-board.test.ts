@@ -139,6 +139,16 @@ function parseEvents(out: string): EdgeEvent[] {
     });
 }
 
+/** Runs `cmd` detached in the guest (GuestVm.background: never `cmd &` on the console shell). */
+const start = (vm: GuestVm, cmd: string): Promise<number> => vm.background(cmd);
+
+/** Waits for a detached command to end, then prints `file`. */
+const finish = (vm: GuestVm, pid: number, file: string) =>
+  vm.run(
+    `i=0; while kill -0 ${pid} 2>/dev/null; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.1; done; cat ${file}`,
+    30_000,
+  );
+
 /**
  * libgpiod 1.6 gpioset holds a value while it runs and releases the line when it exits (direction
  * NONE: the wire lets go, the far input reads its pull, 0 here). So holding 1, 0, 1, 0 in turn makes
@@ -158,11 +168,11 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
       });
       await rig.diagnose(t, async () => {
         const vm = await rig.boot('board');
-        await vm.run(`gpiomon -n 4 ${CHIP} 1 >/tmp/mon 2>&1 &`);
+        const mon = await start(vm, `gpiomon -n 4 ${CHIP} 1 >/tmp/mon 2>&1`);
         await rig.waitArmed('board', 1);
         // From here on only the guest acts: its own output interrupts its own input through the wire.
         assert.equal((await vm.run(TOGGLES, 30_000)).code, 0);
-        const r = await vm.run('wait; cat /tmp/mon', 30_000);
+        const r = await finish(vm, mon, '/tmp/mon');
         const events = parseEvents(r.out);
         assert.deepEqual(
           events.map((e) => `${e.edge}@${e.offset}`),
@@ -190,10 +200,10 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
       await rig.diagnose(t, async () => {
         const [a, b] = await Promise.all([rig.boot('a'), rig.boot('b')]);
         // 1. A toggles; B's gpiomon sees each edge exactly once, in order.
-        await b.run(`gpiomon -n 4 ${CHIP} 1 >/tmp/mon 2>&1 &`);
+        const mon = await start(b, `gpiomon -n 4 ${CHIP} 1 >/tmp/mon 2>&1`);
         await rig.waitArmed('b', 1);
         assert.equal((await a.run(TOGGLES, 30_000)).code, 0);
-        const seen = parseEvents((await b.run('wait; cat /tmp/mon', 30_000)).out);
+        const seen = parseEvents((await finish(b, mon, '/tmp/mon')).out);
         assert.deepEqual(
           seen.map((e) => `${e.edge}@${e.offset}`),
           TOGGLE_EDGES.map((e) => `${e}@1`),
@@ -202,22 +212,23 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
         // 2. B answers: on A's rising edge B drives its line 0, wired back to A's line 1.
         const trips: number[] = [];
         for (let round = 0; round < 3; round++) {
-          await b.run(
-            `(gpiomon -n 1 -r ${CHIP} 1 >/dev/null && gpioset -m time -u 400000 ${CHIP} 0=1) >/dev/null 2>&1 &`,
+          const answerer = await start(
+            b,
+            `sh -c 'gpiomon -n 1 -r ${CHIP} 1 >/dev/null && gpioset -m time -u 400000 ${CHIP} 0=1' >/dev/null 2>&1`,
           );
-          await a.run(`gpiomon -n 1 -r ${CHIP} 1 >/tmp/answer 2>&1 &`);
+          const listener = await start(a, `gpiomon -n 1 -r ${CHIP} 1 >/tmp/answer 2>&1`);
           await rig.waitArmed('b', 1);
           await rig.waitArmed('a', 1);
           const events: ControlEvent[] = [];
           const sub = await rig.control('a').subscribe((e) => events.push(e));
           assert.equal((await a.run(`gpioset -m time -u 1500000 ${CHIP} 0=1`, 30_000)).code, 0);
-          const answer = parseEvents((await a.run('wait; cat /tmp/answer', 30_000)).out);
+          const answer = parseEvents((await finish(a, listener, '/tmp/answer')).out);
           assert.deepEqual(
             answer.map((e) => `${e.edge}@${e.offset}`),
             ['RISING@1'],
             'A sees the answer',
           );
-          await b.run('wait');
+          await finish(b, answerer, '/dev/null');
           sub.stop();
           const out = events.find((e) => e.event === 'output' && e.line === 0 && e.to === 'high');
           const back = events.find((e) => e.event === 'delivered' && e.line === 1);
@@ -244,10 +255,10 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
     });
     await rig.diagnose(t, async () => {
       const vm = await rig.boot('dev');
-      await vm.run(`gpiomon -n 5 ${CHIP} 0 >/tmp/btn 2>&1 &`);
+      const mon = await start(vm, `gpiomon -n 5 ${CHIP} 0 >/tmp/btn 2>&1`);
       await rig.waitArmed('dev', 0);
       await rig.control('dev').button('btn', 'press');
-      const press = parseEvents((await vm.run('wait; cat /tmp/btn', 30_000)).out);
+      const press = parseEvents((await finish(vm, mon, '/tmp/btn')).out);
       // Pulled up, pressed to 0: falling, and the bounce back and forth, ending low.
       assert.deepEqual(
         press.map((e) => e.edge),
