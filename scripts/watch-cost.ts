@@ -132,8 +132,10 @@ async function run(watched: boolean): Promise<Run> {
     const code = await new Promise<number | null>((r) => bench.child.on('exit', r));
     const togglesPerSecPerDevice = await load.stop();
     if (code !== 0) throw new Error(`vgpio bench failed: ${bench.err()}`);
-    const r = JSON.parse(out) as { roundTrip: { p50: number; p99: number; max: number } };
-    return { ...r.roundTrip, togglesPerSecPerDevice, eventsSeen: events };
+    const r = JSON.parse(out) as { targets: Array<{ roundTrip: { p50: number; p99: number; max: number } }> };
+    const rt = r.targets[0]?.roundTrip;
+    if (!rt) throw new Error(`vgpio bench printed no round trip: ${out.slice(0, 300)}`);
+    return { p50: rt.p50, p99: rt.p99, max: rt.max, togglesPerSecPerDevice, eventsSeen: events };
   } finally {
     await browser?.close();
     for (const w of watchers) w.kill('SIGINT');

@@ -34,19 +34,22 @@ export async function startSurfaces(
     }
     const http = httpOptions(o.http, o['http-token']);
     if (http) {
-      const missing = devices.find((d) => d.controlPath === undefined);
-      if (missing)
-        throw new Error(`--http needs a control endpoint for every device (give --control PATH with --fd)`);
-      const { startDashboard } = await import('./dashboard-command.ts');
-      const dash = await startDashboard(
-        http,
-        devices.map((d) => ({
-          label: label(d),
-          devicePath: d.config.socket ?? '',
-          controlPath: d.controlPath,
-        })),
+      const [{ DashboardServer }, { LocalDeviceLink }] = await Promise.all([
+        import('../dashboard/dashboard-server.ts'),
+        import('../dashboard/local-device-link.ts'),
+      ]);
+      const dash = await DashboardServer.start({
+        ...http,
         log,
-      );
+        devices: devices.map((d) => {
+          const control = d.controlServer;
+          if (!control)
+            throw new Error(
+              '--http needs a control endpoint for every device (give --control PATH with --fd)',
+            );
+          return { label: label(d), client: new LocalDeviceLink(control) };
+        }),
+      });
       closers.push(() => dash.close());
     }
   } catch (e) {

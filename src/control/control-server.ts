@@ -68,7 +68,7 @@ export class ControlServer<T> {
 
   private constructor(
     readonly path: string,
-    private readonly target: ControlTarget<T>,
+    readonly target: ControlTarget<T>,
     private readonly log: Logger,
   ) {
     this.server = createServer((sock) => this.client(sock));
@@ -129,22 +129,46 @@ export class ControlServer<T> {
     });
   }
 
+  /**
+   * Answers a request in this process exactly as a connection would be answered (the same checks,
+   * errors and log lines): for surfaces that live in the daemon, like `serve --http`'s dashboard.
+   * `watch` needs a connection; in process, subscribe to the device's `events` instead.
+   */
+  request(req: ControlRequest): Promise<ControlReply> {
+    return this.reply(null, req, undefined);
+  }
+
   private async answer(sock: Socket, line: string): Promise<ControlReply> {
-    let id: number | string | undefined;
+    let d: ReturnType<typeof decodeRequest>;
     try {
-      const d = decodeRequest(line);
-      id = d.id;
-      const r = await this.execute(sock, d.req);
+      d = decodeRequest(line);
+    } catch (e) {
+      return this.refused(e, undefined);
+    }
+    return this.reply(sock, d.req, d.id);
+  }
+
+  private async reply(
+    sock: Socket | null,
+    req: ControlRequest,
+    id: number | string | undefined,
+  ): Promise<ControlReply> {
+    try {
+      const r = await this.execute(sock, req);
       return id === undefined ? r : { ...r, id };
     } catch (e) {
-      const code = e instanceof RequestError ? e.code : 'failed';
-      const error = e instanceof Error ? e.message : String(e);
-      this.log.log('info', 'control request refused', { error });
-      return { ok: false, code, error, ...(id === undefined ? {} : { id }) };
+      return this.refused(e, id);
     }
   }
 
-  private async execute(sock: Socket, req: ControlRequest): Promise<ControlReply> {
+  private refused(e: unknown, id: number | string | undefined): ControlReply {
+    const code = e instanceof RequestError ? e.code : 'failed';
+    const error = e instanceof Error ? e.message : String(e);
+    this.log.log('info', 'control request refused', { error });
+    return { ok: false, code, error, ...(id === undefined ? {} : { id }) };
+  }
+
+  private async execute(sock: Socket | null, req: ControlRequest): Promise<ControlReply> {
     const wires = (): SimulatedLines => {
       if (this.target.lines) return this.target.lines;
       throw new RequestError('failed', `${req.op}: the lines are a host GPIO chip's, driven by its hardware`);
@@ -194,6 +218,7 @@ export class ControlServer<T> {
         return { ok: true };
       }
       case 'watch': {
+        if (!sock) throw new RequestError('failed', 'watch needs a connection (in process: device.events)');
         const sel = req.lines ? new Set(req.lines.map((l) => this.resolve(l))) : null;
         this.watch(sock, { lines: sel, types: req.types ? new Set(req.types) : null, pending: '' });
         return { ok: true, timeNs: process.hrtime.bigint().toString(), status: deviceStatus(this.target) };

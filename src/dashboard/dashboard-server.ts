@@ -3,16 +3,30 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { ControlClient } from '../control/control-client.ts';
 import type { ControlEvent, DeviceStatus } from '../control/control-protocol.ts';
 import type { Logger } from '../log/logger.ts';
 import { dashboardPage } from './dashboard-page.ts';
 import { DeviceFeed } from './device-feed.ts';
 
+/**
+ * What the dashboard needs of a device: its event stream with the state it starts from, its
+ * status, and its inputs. A ControlClient is one (a daemon elsewhere); LocalDeviceLink another
+ * (a device of this process).
+ */
+export interface DeviceLink {
+  subscribe(
+    listener: (e: ControlEvent) => void,
+    onEnd?: (error: Error | null) => void,
+  ): Promise<{ status: DeviceStatus; timeNs: bigint; stop: () => void }>;
+  status(): Promise<DeviceStatus>;
+  setInput(line: number, value: 0 | 1): Promise<void>;
+  pulse(line: number, widthMs: number): Promise<void>;
+}
+
 export interface DashboardDevice {
   /** Shown on the page and used as the VCD scope. */
   label: string;
-  client: ControlClient;
+  client: DeviceLink;
 }
 
 export interface DashboardOptions {

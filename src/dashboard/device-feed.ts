@@ -1,6 +1,6 @@
-import type { ControlClient } from '../control/control-client.ts';
 import type { ControlEvent, DeviceStatus, LevelName } from '../control/control-protocol.ts';
 import { VcdWriter } from '../trace/vcd-writer.ts';
+import type { DeviceLink } from './dashboard-server.ts';
 
 /** The state a waveform needs per line: level and whether the guest's eventq buffer is held. */
 export interface WaveState {
@@ -56,7 +56,7 @@ export class DeviceFeed {
   constructor(
     readonly index: number,
     readonly label: string,
-    private readonly client: ControlClient,
+    private readonly client: DeviceLink,
     private readonly listener: FeedListener,
     private readonly opts: DeviceFeedOptions,
   ) {
