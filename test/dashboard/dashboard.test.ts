@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { ControlClient } from '../../src/control/control-client.ts';
 import { ServedDevice } from '../../src/daemon/served-device.ts';
 import { DashboardServer } from '../../src/dashboard/dashboard-server.ts';
+import { LocalDeviceLink } from '../../src/dashboard/local-device-link.ts';
 import type { Chip } from '../../src/driver/chip.ts';
 import type { LineRequest } from '../../src/driver/line-request.ts';
 import { openChip, RecordingLogger, settle, tempDir, waitFor } from '../transports/vhost-user/harness.ts';
@@ -54,11 +55,15 @@ describe('dashboard in chromium', { skip, timeout: 120_000 }, () => {
     });
     host = await ControlClient.connect(path);
     dashClient = await ControlClient.connect(path);
+    // The page's device is this process's own (as with `serve --http`); the guarded dashboard
+    // below reaches it through its control socket (as `vgpio dashboard` does).
+    const control = served.controlServer;
+    assert.ok(control);
     dash = await DashboardServer.start({
       host: '127.0.0.1',
       port: 0,
       log,
-      devices: [{ label: 'board', client: dashClient }],
+      devices: [{ label: 'board', client: new LocalDeviceLink(control) }],
     });
     browser = await chromium.launchPersistentContext(`${tmp.dir}/profile`, {
       executablePath: CHROMIUM,
@@ -230,6 +235,20 @@ describe('dashboard in chromium', { skip, timeout: 120_000 }, () => {
         '403',
       );
       assert.equal(await open(`ws://127.0.0.1:${guarded.port}/ws?token=${token}`, base), 'open');
+
+      // A command through this dashboard's ControlClient reaches the device.
+      const ws = new WebSocket(`ws://127.0.0.1:${guarded.port}/ws?token=${token}`);
+      const results: string[] = [];
+      ws.on('message', (d) => {
+        const m = JSON.parse(String(d)) as { type: string; ok?: boolean };
+        if (m.type === 'result') results.push(String(m.ok));
+      });
+      await new Promise((r) => ws.once('open', r));
+      ws.send(JSON.stringify({ id: 1, type: 'input', device: 0, line: 2, value: 1 }));
+      await host.waitFor('reset', 'high', { timeoutMs: 2000 });
+      await waitFor(() => results.length === 1, 'the result');
+      assert.deepEqual(results, ['true']);
+      ws.close();
 
       // The browser: without the token the page is refused; with it, it goes live.
       const p2 = await browser.newPage();
