@@ -21,8 +21,17 @@ fail() {
   exit 1
 }
 
-say "npm pack (prepack builds dist/ and prebuilds/linux-x64)"
-(cd "$REPO" && npm pack --pack-destination "$WORK" >"$WORK/pack.out" 2>"$WORK/pack.err" || fail "npm pack: $(tail -n 30 "$WORK/pack.err")")
+# Pack from a copy: prebuildify rebuilds build/ and postpack removes prebuilds/, which must not
+# pull the addon from under anything else using this checkout.
+say "copy the checkout (without node_modules, build/, dist/, prebuilds/)"
+PKG="$WORK/pkg"
+mkdir "$PKG"
+tar -C "$REPO" --exclude=./node_modules --exclude=./build --exclude=./dist --exclude=./prebuilds \
+  --exclude=./.git -cf - . | tar -C "$PKG" -xf -
+ln -s "$REPO/node_modules" "$PKG/node_modules"
+
+say "npm pack (prepare builds dist/, prepack prebuilds/linux-x64)"
+(cd "$PKG" && npm pack --pack-destination "$WORK" >"$WORK/pack.out" 2>"$WORK/pack.err" || fail "npm pack: $(tail -n 30 "$WORK/pack.err")")
 TGZ="$WORK/$(tail -n 1 "$WORK/pack.out")"
 [[ -f $TGZ ]] || fail "npm pack wrote no tarball ($(cat "$WORK/pack.out"))"
 
