@@ -170,6 +170,7 @@ export class MqttBridge {
     if (this.reconnectTimer) return;
     const wait = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxMs);
+    this.log.log('debug', 'mqtt reconnect scheduled', { inMs: wait });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (!this.closing) this.client.reconnect(this.stores);

@@ -172,7 +172,7 @@ describe('MQTT bridge: a broker with a password file and an ACL', { skip, timeou
     '',
   ].join('\n');
 
-  const serve = async (name: string, password: string) => {
+  const serve = async (name: string, password: string, args: string[] = []) => {
     const file = `${tmp.dir}/${name}.json`;
     writeFileSync(
       file,
@@ -188,7 +188,7 @@ describe('MQTT bridge: a broker with a password file and an ACL', { skip, timeou
         },
       }),
     );
-    const d = await startDaemon(['--config', file]);
+    const d = await startDaemon(['--config', file, ...args]);
     daemons.push(d);
     return d;
   };
@@ -203,8 +203,12 @@ describe('MQTT bridge: a broker with a password file and an ACL', { skip, timeou
   });
 
   it('wrong credentials are refused: logged, retried, and the device keeps serving', async () => {
-    const d = await serve('wrong', 'not-the-password');
+    const d = await serve('wrong', 'not-the-password', ['--log-level', 'debug']);
     await d.waitLog(/broker refused the connection/);
+    // Retried with backoff: 200 ms, doubled up to the 400 ms cap.
+    await d.waitLog(/(mqtt reconnect scheduled.*\n[^]*){3}/);
+    const waits = [...d.stderr.matchAll(/mqtt reconnect scheduled.* inMs=(\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(waits.slice(0, 3), [200, 400, 400]);
     assert.doesNotMatch(d.stderr, /mqtt connected/);
     const s = await controlStatus(`${tmp.dir}/wrong.sock`);
     assert.equal(s.ngpio, 2);
