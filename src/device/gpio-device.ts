@@ -71,6 +71,7 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
   /** A direction being applied: levels the backend reports meanwhile belong to it (device-events.ts). */
   private changing: { gpio: number; dir: Direction; announced: boolean } | null = null;
   private readonly log: NonNullable<GpioDeviceOptions['log']>;
+  private readonly reply: GpioReply = { status: Status.OK, value: 0 };
 
   constructor(
     readonly backend: LineBackend,
@@ -108,40 +109,50 @@ export class GpioDevice<Token = unknown> extends EventEmitter<GpioDeviceEvents> 
     return type === MessageType.GET_LINE_NAMES ? 1 + this.namesBlock.length : 2;
   }
 
-  /** Handles one requestq message. */
+  /**
+   * Handles one requestq message. The reply (but for GET_LINE_NAMES) is one object the device
+   * reuses: read it before the next call. Nothing is allocated per request.
+   */
   handle(req: GpioRequest): GpioReply {
-    const err: GpioReply = { status: Status.ERR, value: 0 };
-    if (req.type === MessageType.GET_LINE_NAMES) {
-      if (this.namesBlock.length === 0) return err;
-      return { status: Status.OK, value: 0, names: this.namesBlock };
-    }
-    const line = this.lines[req.gpio];
-    if (!line) return err;
-    const ok = (value = 0): GpioReply => ({ status: Status.OK, value });
+    const packed = this.serve(req.type, req.gpio, req.value);
+    const status = (packed & 0xff) as Status;
+    if (req.type === MessageType.GET_LINE_NAMES && status === Status.OK)
+      return { status, value: 0, names: this.namesBlock };
+    this.reply.status = status;
+    this.reply.value = packed >>> 8;
+    return this.reply;
+  }
+
+  /** The reply packed as `status | value << 8`. */
+  private serve(type: number, gpio: number, value: number): number {
+    const ERR = Status.ERR;
+    if (type === MessageType.GET_LINE_NAMES) return this.namesBlock.length === 0 ? ERR : Status.OK;
+    const line = gpio < this.lines.length ? this.lines[gpio] : undefined;
+    if (!line) return ERR;
     try {
-      switch (req.type) {
+      switch (type) {
         case MessageType.GET_DIRECTION:
-          return ok(line.direction);
+          return Status.OK | (line.direction << 8);
         case MessageType.SET_DIRECTION:
-          if (!isDirection(req.value)) return err;
-          return this.setDirection(req.gpio, line, req.value) ? ok() : err;
+          if (!isDirection(value)) return ERR;
+          return this.setDirection(gpio, line, value) ? Status.OK : ERR;
         case MessageType.GET_VALUE:
-          return ok(this.backend.sense(req.gpio));
+          return Status.OK | (this.backend.sense(gpio) << 8);
         case MessageType.SET_VALUE:
-          if (req.value !== 0 && req.value !== 1) return err;
-          line.value = req.value;
-          if (line.direction === Direction.OUT) this.backend.drive(req.gpio, req.value);
-          this.emit('line', req.gpio);
-          return ok();
+          if (value !== 0 && value !== 1) return ERR;
+          line.value = value;
+          if (line.direction === Direction.OUT) this.backend.drive(gpio, value);
+          this.emit('line', gpio);
+          return Status.OK;
         case MessageType.SET_IRQ_TYPE:
-          if (!isIrqType(req.value)) return err;
-          return this.setIrqType(req.gpio, line, req.value) ? ok() : err;
+          if (!isIrqType(value)) return ERR;
+          return this.setIrqType(gpio, line, value) ? Status.OK : ERR;
         default:
-          return err;
+          return ERR;
       }
     } catch (e) {
       // The backend could not do it (a host line busy, a host chip gone) and logged why.
-      if (e instanceof LineFault) return err;
+      if (e instanceof LineFault) return ERR;
       throw e;
     }
   }

@@ -6,13 +6,14 @@ import {
   MessageType,
   REQUEST_QUEUE,
   REQUEST_SIZE,
+  RESPONSE_SIZE,
   Status,
   VIRTIO_ID_GPIO,
   bit,
   messageTypeName,
   type IrqStatus,
 } from '../protocol/constants.ts';
-import { decodeIrqRequest, decodeRequest, encodeResponse } from '../protocol/messages.ts';
+import { decodeIrqRequest, type GpioRequest } from '../protocol/messages.ts';
 import type { VirtioDevice } from '../virtio/virtio-device.ts';
 import type { DescriptorChain } from '../virtqueue/descriptor-chain.ts';
 import type { DeviceQueue } from '../virtqueue/device-queue.ts';
@@ -50,6 +51,11 @@ export class VirtioGpioDevice implements VirtioDevice {
   /** Hand-backs made while the eventq was stopped, written when it starts again. */
   private pendingReturns: Array<[DescriptorChain, IrqStatus]> = [];
   private readonly log: NonNullable<VirtioGpioDeviceOptions['log']>;
+  /** Scratch for one request and one reply: the requestq is served without allocating. */
+  private readonly request = new Uint8Array(REQUEST_SIZE);
+  private readonly requestView = new DataView(this.request.buffer);
+  private readonly response = new Uint8Array(RESPONSE_SIZE);
+  private readonly req: GpioRequest = { type: 0, gpio: 0, value: 0 };
 
   constructor(
     readonly gpio: GpioDevice<DescriptorChain>,
@@ -146,38 +152,45 @@ export class VirtioGpioDevice implements VirtioDevice {
 
   private serveRequests(live: LiveQueue): void {
     let chain: DescriptorChain | null;
-    while ((chain = live.queue.pop()) !== null) {
+    // Each chain is answered and pushed before the next pop: the queue's reusable chain will do.
+    while ((chain = live.queue.popTransient()) !== null) {
       const len = this.reply(chain);
       live.queue.push(chain.head, len);
     }
-    if (live.queue.needsNotify()) live.notify();
+    if (live.queue.needsNotify()) live.notify(); // one notification check per batch
   }
 
   /** Handles one request chain; returns the used length. */
   private reply(chain: DescriptorChain): number {
-    const raw = chain.read(REQUEST_SIZE);
-    if (raw.length < REQUEST_SIZE) {
-      this.log('warn', `requestq: ${raw.length}-byte request (need ${REQUEST_SIZE}): ERR`);
+    const got = chain.readInto(this.request, REQUEST_SIZE);
+    if (got < REQUEST_SIZE) {
+      this.log('warn', `requestq: ${got}-byte request (need ${REQUEST_SIZE}): ERR`);
       return this.writeError(chain, 2);
     }
-    const req = decodeRequest(raw);
-    const size = this.gpio.responseSize(req.type);
+    // le16 type, le16 gpio, le32 value (docs/protocol.md §1), decoded in place.
+    const req = this.req;
+    const type = (req.type = this.requestView.getUint16(0, true));
+    req.gpio = this.requestView.getUint16(2, true);
+    req.value = this.requestView.getUint32(4, true);
+    const size = this.gpio.responseSize(type);
     if (chain.writableLength < size) {
       this.log(
         'warn',
-        `requestq: ${messageTypeName(req.type)} response needs ${size} bytes, has ${chain.writableLength}`,
+        `requestq: ${messageTypeName(type)} response needs ${size} bytes, has ${chain.writableLength}`,
       );
       return this.writeError(chain, size);
     }
     const r = this.gpio.handle(req);
     if (r.status !== Status.OK)
-      this.log('debug', `${messageTypeName(req.type)} gpio=${req.gpio} value=${req.value}: ERR`);
-    if (req.type === MessageType.GET_LINE_NAMES && r.names) {
+      this.log('debug', `${messageTypeName(type)} gpio=${req.gpio} value=${req.value}: ERR`);
+    if (type === MessageType.GET_LINE_NAMES && r.names) {
       chain.write(Uint8Array.of(r.status));
       chain.write(r.names, 1);
     } else {
-      chain.write(encodeResponse(r));
-      if (size > 2) chain.write(new Uint8Array(size - 2), 2);
+      this.response[0] = r.status;
+      this.response[1] = r.value & 0xff;
+      chain.write(this.response);
+      if (size > RESPONSE_SIZE) chain.write(new Uint8Array(size - RESPONSE_SIZE), RESPONSE_SIZE);
     }
     return size;
   }

@@ -1,6 +1,14 @@
-import { DescriptorChain, type Segment } from './descriptor-chain.ts';
+import { DescriptorChain } from './descriptor-chain.ts';
 import type { GuestMemory } from './guest-memory.ts';
-import { AvailFlag, DESC_SIZE, DescFlag, memoryFence, needEvent, type RingLayout } from './split-ring.ts';
+import {
+  AvailFlag,
+  DESC_SIZE,
+  DescFlag,
+  UsedFlag,
+  memoryFence,
+  needEvent,
+  type RingLayout,
+} from './split-ring.ts';
 import { ringViews } from './ring-views.ts';
 import { VirtqueueError } from './virtqueue-error.ts';
 
@@ -26,6 +34,10 @@ export class DeviceQueue {
   private nextUsed: number;
   private signalledUsed: number;
   private signalledValid = false;
+  /** Kicks suppressed (busy polling): avail_event is left where it was. */
+  private kicksSuppressed = false;
+  /** The chain popTransient() refills. */
+  private readonly transient: DescriptorChain;
   broken: VirtqueueError | null = null;
 
   constructor(
@@ -38,6 +50,7 @@ export class DeviceQueue {
     this.nextAvail = (opts.nextAvail ?? 0) & 0xffff;
     this.nextUsed = (opts.nextUsed ?? this.used.getUint16(2, true)) & 0xffff;
     this.signalledUsed = this.nextUsed;
+    this.transient = new DescriptorChain(mem);
   }
 
   /** Index of the next avail entry to process (vhost-user GET_VRING_BASE). */
@@ -62,11 +75,49 @@ export class DeviceQueue {
   /** Pops the next available chain, or null when there is none. */
   pop(): DescriptorChain | null {
     if (this.pending() === 0) return null;
-    const head = this.avail.getUint16(4 + 2 * (this.nextAvail % this.size), true);
-    const chain = this.walk(head);
-    this.nextAvail = (this.nextAvail + 1) & 0xffff;
-    if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
+    const chain = new DescriptorChain(this.mem);
+    this.take(chain);
     return chain;
+  }
+
+  /**
+   * Like pop(), but fills this queue's one reusable chain, which stays valid only until the next
+   * popTransient(): for chains served and pushed at once (the requestq), so serving allocates nothing.
+   */
+  popTransient(): DescriptorChain | null {
+    if (this.pending() === 0) return null;
+    this.take(this.transient);
+    return this.transient;
+  }
+
+  private take(chain: DescriptorChain): void {
+    const head = this.avail.getUint16(4 + 2 * (this.nextAvail % this.size), true);
+    this.walk(head, chain);
+    this.nextAvail = (this.nextAvail + 1) & 0xffff;
+    if (this.opts.eventIdx && !this.kicksSuppressed)
+      this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
+  }
+
+  /**
+   * Busy polling: asks the driver not to kick while we look at the avail ring ourselves
+   * (virtio 1.2 §2.7.10: used.flags NO_NOTIFY; under EVENT_IDX avail_event one behind our index,
+   * which the driver's index moves away from, and it stays there until allowKicks()).
+   */
+  suppressKicks(): void {
+    this.kicksSuppressed = true;
+    if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, (this.nextAvail - 1) & 0xffff, true);
+    else this.used.setUint16(0, this.used.getUint16(0, true) | UsedFlag.NO_NOTIFY, true);
+  }
+
+  /**
+   * Asks for kicks again, then looks at the avail ring once more: true when chains arrived while
+   * kicks were off (a driver that saw them suppressed sent none, so they are ours to serve now).
+   */
+  allowKicks(): boolean {
+    this.kicksSuppressed = false;
+    if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
+    else this.used.setUint16(0, this.used.getUint16(0, true) & ~UsedFlag.NO_NOTIFY, true);
+    return this.pending() > 0; // pending() fences: our store is visible before avail.idx is read
   }
 
   /** Returns a chain to the driver with `len` bytes written. */
@@ -94,10 +145,11 @@ export class DeviceQueue {
     return !valid || needEvent(this.avail.getUint16(4 + 2 * this.size, true), now, old);
   }
 
-  private walk(head: number): DescriptorChain {
-    const readable: Segment[] = [];
-    const writable: Segment[] = [];
+  private walk(head: number, chain: DescriptorChain): void {
+    chain.clear(head);
+    let writable = false;
     let table = this.desc;
+    let base = 0; // byte offset of the table in `table`
     let tableSize = this.size;
     let index = head;
     let indirect = false;
@@ -110,8 +162,9 @@ export class DeviceQueue {
       // No chain may be longer than the queue (virtio 1.2 §2.7.5.3.1): this also bounds a huge indirect table.
       if (++total > this.size + 1)
         this.fail('loop', `descriptor chain from ${head} is longer than the queue`);
-      const at = index * DESC_SIZE;
-      const addr = Number(table.getBigUint64(at, true));
+      const at = base + index * DESC_SIZE;
+      // le64 as two halves: a BigInt per descriptor would be an allocation per request.
+      const addr = table.getUint32(at, true) + table.getUint32(at + 4, true) * 0x1_0000_0000;
       const len = table.getUint32(at + 8, true);
       const flags = table.getUint16(at + 12, true);
       const next = table.getUint16(at + 14, true);
@@ -121,6 +174,7 @@ export class DeviceQueue {
         if (flags & DescFlag.NEXT) this.fail('indirect', 'indirect descriptor with NEXT set');
         if (len === 0 || len % DESC_SIZE !== 0) this.fail('indirect', `indirect table length ${len}`);
         table = this.tableAt(addr, len);
+        base = addr - (this.mem.regionAt(addr) as { guestPhysAddr: number }).guestPhysAddr;
         tableSize = len / DESC_SIZE;
         index = 0;
         count = 0;
@@ -129,19 +183,19 @@ export class DeviceQueue {
       }
       if (!this.mem.contains(addr, len))
         this.fail('out-of-bounds', `buffer [0x${addr.toString(16)}, +${len}) outside guest memory`);
-      if (flags & DescFlag.WRITE) writable.push({ addr, len });
-      else if (writable.length > 0)
-        this.fail('order', 'device-readable descriptor after a device-writable one');
-      else readable.push({ addr, len });
+      if (flags & DescFlag.WRITE) {
+        writable = true;
+        chain.addWritable(addr, len);
+      } else if (writable) this.fail('order', 'device-readable descriptor after a device-writable one');
+      else chain.addReadable(addr, len);
       if (!(flags & DescFlag.NEXT)) break;
       index = next;
     }
-    return new DescriptorChain(this.mem, head, readable, writable);
   }
 
   private tableAt(addr: number, len: number): DataView {
     try {
-      return this.mem.dataView(addr, len);
+      return this.mem.regionView(addr, len);
     } catch {
       return this.fail(
         'out-of-bounds',

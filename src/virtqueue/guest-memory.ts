@@ -22,6 +22,8 @@ export interface MemoryRegion {
  */
 export class GuestMemory {
   readonly regions: readonly MemoryRegion[];
+  /** One DataView per region, made on first use (regionView). */
+  private readonly regionViews = new Map<MemoryRegion, DataView>();
 
   constructor(regions: readonly MemoryRegion[]) {
     const sorted = [...regions].sort((a, b) => a.guestPhysAddr - b.guestPhysAddr);
@@ -73,26 +75,61 @@ export class GuestMemory {
     return new DataView(v.buffer, v.byteOffset, v.byteLength);
   }
 
+  /**
+   * A DataView of the whole region holding [addr, addr+len), made once per region; throws when the
+   * range is not inside one region. Offsets into it are `addr - regionAt(addr).guestPhysAddr`.
+   */
+  regionView(addr: number, len: number): DataView {
+    const r = this.regionAt(addr);
+    if (!r || !Number.isSafeInteger(len) || len < 0 || addr + len > r.guestPhysAddr + r.bytes.length)
+      throw new GuestMemoryError(addr, len);
+    let v = this.regionViews.get(r);
+    if (v === undefined) {
+      v = new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+      this.regionViews.set(r, v);
+    }
+    return v;
+  }
+
   read(addr: number, len: number): Uint8Array {
     // Check before allocating: a bad len must be a GuestMemoryError, not new Uint8Array's RangeError.
     if (!this.contains(addr, len)) throw new GuestMemoryError(addr, len);
     const out = new Uint8Array(len);
-    this.copy(addr, len, (off, chunk) => out.set(chunk, off));
+    this.readInto(addr, out, 0, len);
     return out;
   }
 
   write(addr: number, data: Uint8Array): void {
-    this.copy(addr, data.length, (off, chunk) => chunk.set(data.subarray(off, off + chunk.length)));
+    this.writeFrom(addr, data, 0, data.length);
   }
 
-  private copy(addr: number, len: number, each: (offset: number, chunk: Uint8Array) => void): void {
+  /** Copies [addr, addr+len) into out[outOffset...]; allocates nothing for small copies. */
+  readInto(addr: number, out: Uint8Array, outOffset: number, len: number): void {
+    this.copy(addr, len, out, outOffset, false);
+  }
+
+  /** Copies data[srcOffset, srcOffset+len) to [addr, addr+len). */
+  writeFrom(addr: number, data: Uint8Array, srcOffset: number, len: number): void {
+    this.copy(addr, len, data, srcOffset, true);
+  }
+
+  private copy(addr: number, len: number, buf: Uint8Array, bufOffset: number, toGuest: boolean): void {
     if (!this.contains(addr, len)) throw new GuestMemoryError(addr, len);
+    if (bufOffset < 0 || bufOffset + len > buf.length)
+      throw new RangeError(`${len} bytes at offset ${bufOffset} do not fit a ${buf.length}-byte buffer`);
     let done = 0;
     while (done < len) {
       const r = this.regionAt(addr + done) as MemoryRegion;
       const off = addr + done - r.guestPhysAddr;
       const n = Math.min(len - done, r.bytes.length - off);
-      each(done, r.bytes.subarray(off, off + n));
+      const bytes = r.bytes;
+      const at = bufOffset + done;
+      if (n <= 64) {
+        // A request or a reply: a byte loop costs less than the two views set() would need.
+        if (toGuest) for (let i = 0; i < n; i++) bytes[off + i] = buf[at + i];
+        else for (let i = 0; i < n; i++) buf[at + i] = bytes[off + i];
+      } else if (toGuest) bytes.set(buf.subarray(at, at + n), off);
+      else buf.set(bytes.subarray(off, off + n), at);
       done += n;
     }
   }

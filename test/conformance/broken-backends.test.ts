@@ -240,8 +240,9 @@ describe('conformance suite', () => {
         const start = virtio.startQueue.bind(virtio);
         virtio.startQueue = (index: number, queue: DeviceQueue, notify: () => void) => {
           if (index === 0) {
-            const pop = queue.pop.bind(queue);
-            queue.pop = () => {
+            // The requestq is served through the queue's reusable chain (popTransient).
+            const pop = queue.popTransient.bind(queue);
+            queue.popTransient = () => {
               const c = pop();
               badLayout = c !== null && (c.readable.length !== 1 || c.writable.length !== 1);
               return c;
