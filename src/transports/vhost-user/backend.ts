@@ -70,6 +70,11 @@ type RingFd = 'kick' | 'call' | 'err';
  * The back-end side of one vhost-user connection: the protocol state machine that turns
  * messages into ring and memory state for a VirtioDevice. Knows nothing of what the device is.
  */
+export interface VhostUserBackendOptions {
+  /** Busy-poll each ring for this long after its last chain, kicks suppressed (default 0: off). */
+  pollUs?: number;
+}
+
 export class VhostUserBackend {
   private readonly channel: VhostUserChannel;
   private readonly rings: Vring[];
@@ -83,13 +88,17 @@ export class VhostUserBackend {
   /** Set when the connection must end; nothing more is served from then on. */
   private failed: string | null = null;
   private onClose: ((reason: string) => void) | null = null;
+  /** Busy polling after a kick, in ms (0: off). */
+  private readonly pollMs: number;
 
   constructor(
     fd: number,
     private readonly device: VirtioDevice,
     private readonly log: Logger,
     private readonly counters: VhostUserCounters = newCounters(),
+    options: VhostUserBackendOptions = {},
   ) {
+    this.pollMs = (options.pollUs ?? 0) / 1000;
     counters.connections++;
     this.rings = Array.from({ length: device.numQueues }, (_, i) => new Vring(i));
     device.onNeedsReset = (q, e) => {
@@ -442,10 +451,34 @@ export class VhostUserBackend {
     if (this.failed) return;
     try {
       if (r.live) this.device.kick(r.index);
+      if (this.pollMs > 0 && r.live) this.busyPoll(r, r.live);
     } catch (e) {
       this.internalError(`serving ring ${r.index}`, e);
     }
     this.checkMemory();
+  }
+
+  /**
+   * Linux vhost-net's busyloop_timeout: with the driver's kicks suppressed, keep looking at the
+   * avail ring for up to pollMs after the last chain found; then ask for kicks again and look once
+   * more, so a chain the driver added while it saw kicks suppressed is served, not lost. Blocks this
+   * thread meanwhile: it pays when the back-end has a CPU of its own (docs/performance.md).
+   */
+  private busyPoll(r: Vring, q: DeviceQueue): void {
+    q.suppressKicks();
+    let deadline = performance.now() + this.pollMs;
+    for (;;) {
+      while (r.live === q && !this.failed && q.broken === null && performance.now() < deadline) {
+        const before = q.lastAvailIndex;
+        this.device.kick(r.index);
+        if (q.lastAvailIndex !== before) deadline = performance.now() + this.pollMs;
+      }
+      if (r.live !== q || this.failed || q.broken !== null) return;
+      if (!q.allowKicks()) return;
+      this.device.kick(r.index); // chains that came while kicks were off
+      q.suppressKicks();
+      deadline = performance.now() + this.pollMs;
+    }
   }
 
   /** After the device touched guest memory: did the front-end shrink it under us (docs/protocol.md §7)? */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { FdPoller, eventfdRead } from '../../native/index.ts';
+import { FdPoller } from '../../native/index.ts';
 
 /**
  * Watches an eventfd (a kick or call fd) and reports signals. The poller is level-triggered: each
@@ -17,18 +17,16 @@ export class EventfdWatch {
     onSignal: () => void,
     onBroken: (error: string) => void = () => {},
   ) {
-    this.poller = new FdPoller(fd, (err, readable) => {
-      if (err) return onBroken(err.message);
-      if (!readable) return;
-      let count: bigint | null;
-      try {
-        count = eventfdRead(fd);
-      } catch (e) {
-        this.poller.stop();
-        return onBroken((e as Error).message);
-      }
-      if (count !== null) onSignal();
-    });
+    // The addon does that read before calling back (drainEventfd): one call per wake-up instead of
+    // two, none when the counter was already drained. A failed read arrives as `err`, stopped.
+    this.poller = new FdPoller(
+      fd,
+      (err, readable) => {
+        if (err) return onBroken(err.message);
+        if (readable) onSignal();
+      },
+      { drainEventfd: true },
+    );
     this.poller.start(true, false);
   }
 

@@ -15,6 +15,8 @@ export interface VhostUserServerOptions {
   log: Logger;
   /** Told when a front-end connects, and when it goes away (with why). */
   onSession?: (connected: boolean, reason?: string) => void;
+  /** Busy polling after each kick (VhostUserBackendOptions.pollUs). */
+  pollUs?: number;
 }
 
 /**
@@ -71,7 +73,9 @@ export class VhostUserServer {
         continue;
       }
       this.opts.log.log('info', 'front-end connected');
-      const s = new VhostUserBackend(fd, this.device, this.opts.log, this.counters);
+      const s = new VhostUserBackend(fd, this.device, this.opts.log, this.counters, {
+        pollUs: this.opts.pollUs,
+      });
       this.session = s;
       this.opts.onSession?.(true);
       s.onClosed((reason) => {
