@@ -1,0 +1,203 @@
+// Many devices in one daemon: idle wake-ups and RSS with front-ends connected, then aggregate
+// GET_VALUE throughput and latency with every device driven at once from several processes.
+//
+//   node --import tsx src/bench/scale-bench.ts [--devices 64] [--lines 64] [--clients 2]
+//        [--daemons 1] [--in-flight 64] [--seconds 3] [--idle-seconds 10] [--json] [-- serve args]
+//
+// --daemons N splits the devices over N daemon processes (device i in daemon i mod N): the
+// one-core-per-process bound measured against the same devices in one process.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { summarize, type LatencySummary } from './percentiles.ts';
+import { cpuNsOf, rssOf, wakeupsOf } from './process-stats.ts';
+
+const fromSource = import.meta.url.endsWith('.ts');
+const ext = fromSource ? 'ts' : 'js';
+const here = (f: string) => fileURLToPath(new URL(`${f}.${ext}`, import.meta.url));
+const execArgv = fromSource ? ['--import', 'tsx'] : [];
+
+export interface ScaleOptions {
+  devices: number;
+  lines: number;
+  clients: number;
+  daemons: number;
+  inFlight: number;
+  seconds: number;
+  idleSeconds: number;
+  serveArgs: string[];
+}
+
+export interface ScaleResult {
+  options: ScaleOptions;
+  daemonPids: number[];
+  /** Summed over the daemons. */
+  rssBytes: { started: number | null; connected: number | null; afterLoad: number | null };
+  idle: { seconds: number; daemonWakeupsPerSec: number; clientWakeupsPerSec: number };
+  load: {
+    requests: number;
+    requestsPerSec: number;
+    latency: LatencySummary;
+    daemonCpuUsPerRequest: number | null;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function message<T>(c: ChildProcess, key: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const on = (m: Record<string, unknown>) => {
+      if (!(key in m)) return;
+      c.off('message', on);
+      resolve(m[key] as T);
+    };
+    c.on('message', on);
+    c.once('exit', (code) => reject(new Error(`scale client exited ${code}`)));
+  });
+}
+
+export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpio-scale-'));
+  const sockets = Array.from({ length: o.devices }, (_, i) => join(dir, `d${i}.sock`));
+  const cli = fileURLToPath(new URL(`../cli/main.${ext}`, import.meta.url));
+  const daemons: ChildProcess[] = [];
+  for (let d = 0; d < o.daemons; d++) {
+    const config = join(dir, `devices-${d}.json`);
+    const mine = sockets.filter((_, i) => i % o.daemons === d);
+    writeFileSync(config, JSON.stringify({ devices: mine.map((socket) => ({ socket, lines: o.lines })) }));
+    daemons.push(
+      spawn(process.execPath, [...execArgv, cli, 'serve', '--config', config, ...o.serveArgs], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    );
+  }
+  const clients: ChildProcess[] = [];
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!sockets.every((s) => existsSync(s))) {
+      if (daemons.some((d) => d.exitCode !== null) || Date.now() > deadline)
+        throw new Error('the daemon did not start');
+      await sleep(100);
+    }
+    await sleep(1000);
+    const pids = daemons.map((d) => d.pid as number);
+    const sum = (f: (pid: number) => number | null) =>
+      pids.reduce<number | null>((n, p) => {
+        const v = f(p);
+        return n === null || v === null ? null : n + v;
+      }, 0);
+    const cpuNs = () =>
+      sum((p) => {
+        const ns = cpuNsOf(p);
+        return ns === null ? null : Number(ns);
+      });
+    const started = sum(rssOf);
+    for (let c = 0; c < o.clients; c++) {
+      const mine = sockets.filter((_, i) => i % o.clients === c);
+      if (mine.length === 0) continue;
+      const child = fork(here('./scale-client'), [], {
+        execArgv,
+        env: { ...process.env, VGPIO_SCALE_SOCKETS: mine.join(',') },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      clients.push(child);
+    }
+    await Promise.all(clients.map((c) => message(c, 'ready')));
+    await sleep(3000); // let connection set-up settle (GC, JIT and timers of the handshake)
+
+    const clientWakeups = () => clients.reduce((n, c) => n + (wakeupsOf(c.pid as number) ?? 0), 0);
+    const d0 = sum(wakeupsOf) ?? NaN;
+    const c0 = clientWakeups();
+    await sleep(o.idleSeconds * 1000);
+    const idle = {
+      seconds: o.idleSeconds,
+      daemonWakeupsPerSec: ((sum(wakeupsOf) ?? NaN) - d0) / o.idleSeconds,
+      clientWakeupsPerSec: (clientWakeups() - c0) / o.idleSeconds,
+    };
+    const connected = sum(rssOf);
+
+    const cpu0 = cpuNs();
+    const t0 = performance.now();
+    const results = await Promise.all(
+      clients.map((c) => {
+        const r = message<{ requests: number; samplesUs: number[] }>(c, 'result');
+        c.send({ run: o.seconds * 1000, inFlight: o.inFlight });
+        return r;
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu1 = cpuNs();
+    const requests = results.reduce((n, r) => n + r.requests, 0);
+    return {
+      options: o,
+      daemonPids: pids,
+      rssBytes: { started, connected, afterLoad: sum(rssOf) },
+      idle,
+      load: {
+        requests,
+        requestsPerSec: Math.round(requests / elapsed),
+        latency: summarize(results.flatMap((r) => r.samplesUs)),
+        daemonCpuUsPerRequest: cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / 1000 / requests,
+      },
+    };
+  } finally {
+    for (const c of clients) c.kill();
+    for (const d of daemons) d.kill('SIGTERM');
+    await Promise.all(
+      daemons.map((d) => new Promise((r) => (d.exitCode !== null ? r(null) : d.once('exit', r)))),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatScale(r: ScaleResult): string {
+  const mb = (b: number | null) => (b === null ? '-' : `${(b / 1048576).toFixed(1)} MB`);
+  const o = r.options;
+  const l = r.load.latency;
+  return [
+    `vgpio scale bench: ${o.devices} devices × ${o.lines} lines in ${o.daemons} daemon(s), ${o.clients} front-end processes, ${o.inFlight} lines in flight per device${o.serveArgs.length ? `, serve ${o.serveArgs.join(' ')}` : ''}`,
+    `RSS (daemons summed): started ${mb(r.rssBytes.started)}, front-ends connected ${mb(r.rssBytes.connected)}, after load ${mb(r.rssBytes.afterLoad)}`,
+    `idle ${r.idle.seconds} s with front-ends connected: daemon ${r.idle.daemonWakeupsPerSec.toFixed(1)} wake-ups/s, front-ends ${r.idle.clientWakeupsPerSec.toFixed(1)} wake-ups/s`,
+    `load ${o.seconds} s: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request`,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      devices: { type: 'string', default: '64' },
+      lines: { type: 'string', default: '64' },
+      clients: { type: 'string', default: '2' },
+      daemons: { type: 'string', default: '1' },
+      'in-flight': { type: 'string', default: '64' },
+      seconds: { type: 'string', default: '3' },
+      'idle-seconds': { type: 'string', default: '10' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const n = (k: keyof typeof values) => {
+    const v = Number(values[k]);
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k} must be a positive number`);
+    return v;
+  };
+  const r = await scaleBench({
+    devices: n('devices'),
+    lines: n('lines'),
+    clients: n('clients'),
+    daemons: n('daemons'),
+    inFlight: n('in-flight'),
+    seconds: n('seconds'),
+    idleSeconds: n('idle-seconds'),
+    serveArgs: positionals,
+  });
+  process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : formatScale(r));
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  process.exitCode = await main();
