@@ -233,12 +233,25 @@ describe(
     });
 
     it('every conformance rule passes through /dev/gpiochip0, levels included', async (t: TestContext) => {
-      const r = await vm.run(
-        `${G_VGPIO} conformance --socket ${INNER_SOCK} --drive '${DRIVE}' --timeout-ms 10000 --wait-ms 20000 --json > /tmp/conf.json; echo "exit $?"`,
-        200_000,
-      );
-      const json = (await vm.run('cat /tmp/conf.json')).out;
-      const report = JSON.parse(json) as { harnessError: string | null; results: ConformanceResult[] };
+      const run = async () => {
+        const out = await vm.run(
+          `${G_VGPIO} conformance --socket ${INNER_SOCK} --drive '${DRIVE}' --timeout-ms 10000 --wait-ms 20000 --json > /tmp/conf.json; echo "exit $?"`,
+          200_000,
+        );
+        const json = (await vm.run('cat /tmp/conf.json')).out;
+        return {
+          out,
+          report: JSON.parse(json) as { harnessError: string | null; results: ConformanceResult[] },
+        };
+      };
+      let { out: r, report } = await run();
+      // The daemon refuses a front-end while the previous one's close is still unprocessed (one
+      // front-end at a time); conformance reconnects at once for each rule, and under TCG that race is
+      // sometimes lost. It is a harness error, not a rule result: run the set once more.
+      if (report.harnessError && /cannot set up a vhost-user connection/.test(report.harnessError)) {
+        t.diagnostic(`conformance harness error, run again: ${report.harnessError}`);
+        ({ out: r, report } = await run());
+      }
       assert.equal(report.harnessError, null, r.out);
       const notPass = report.results.filter((x) => x.outcome !== 'PASS');
       t.diagnostic(`${report.results.length} rules, ${report.results.length - notPass.length} PASS`);
@@ -357,6 +370,11 @@ console.log("drive-p50", t[4].toFixed(0));'`,
       assert.match(before.out, /GET_VALUE 2 0 -> OK/);
       assert.match(before.out, /SET_DIRECTION 0 1 -> OK/);
       assert.match((await vm.run('gpioinfo gpiochip0')).out, /line\s+6:\s+"pt6"\s+"vgpio"\s+output/);
+      const watcher = await vm.background(`${G_VGPIO} watch ${INNER_SOCK} > /tmp/watch.txt 2>&1`);
+      await vm.run(
+        'i=0; while ! grep -q watching /tmp/watch.txt; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.2; done',
+        90_000,
+      );
       const unbind = await vm.run(
         'drv=/sys/bus/virtio/drivers/gpio_virtio; d=$(ls $drv | grep virtio) && echo $d > $drv/unbind && echo unbound $d; ls /dev/gpiochip* 2>&1',
       );
@@ -374,6 +392,12 @@ console.log("drive-p50", t[4].toFixed(0));'`,
       assert.equal(log.match(/GPIO chip \/dev\/gpiochip0 is gone/g)?.length, 1, `logged once:\n${log}`);
       const status = await vm.run(`${G_VGPIO} status ${INNER_SOCK} --json`, 60_000);
       assert.match(status.out, /"state": "gone"/);
+      const watched = await vm.run(`cat /tmp/watch.txt; kill ${watcher}`);
+      assert.match(
+        watched.out,
+        /host chip gone \(GET_VALUES: ENODEV\): its lines answer ERR/,
+        'watch shows it',
+      );
       const alive = await vm.run(`kill -0 ${innerPid} && echo alive`);
       assert.match(alive.out, /alive/);
 
