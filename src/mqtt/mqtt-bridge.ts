@@ -55,6 +55,7 @@ export class MqttBridge {
   private backoffMs: number;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private wasConnected = false;
+  private lastError = '';
   private closing = false;
 
   private constructor(
@@ -135,6 +136,7 @@ export class MqttBridge {
     stream.setNoDelay?.(true);
     this.backoffMs = this.minMs;
     this.wasConnected = true;
+    this.lastError = '';
     this.log.log('info', 'mqtt connected', { url: redact(this.section.url), sessionPresent });
     const topics = [`${this.layout.prefix}/+/+/set`, ...this.layout.wiresIn.map((w) => w.topic)];
     this.client.subscribe(topics, { qos: this.qos }, (err, granted) => {
@@ -158,7 +160,12 @@ export class MqttBridge {
         url: redact(this.section.url),
         error: e.message,
       });
-    else this.log.log(this.wasConnected ? 'warn' : 'debug', 'mqtt connection error', { error: e.message });
+    else {
+      // Once per distinct error: a broker that stays away is retried quietly.
+      const repeated = e.message === this.lastError;
+      this.lastError = e.message;
+      this.log.log(repeated ? 'debug' : 'warn', 'mqtt connection error', { error: e.message });
+    }
   }
 
   private onClose(): void {

@@ -26,6 +26,8 @@ export interface BrokerOptions {
   users?: Record<string, string>;
   /** ACL file text (mosquitto.conf(5) acl_file). */
   acl?: string;
+  /** A TLS listener (mqtts://): PEM file paths; clients must present a certificate the CA signed. */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 export class Mosquitto {
@@ -37,14 +39,23 @@ export class Mosquitto {
     readonly dir: string,
     readonly port: number,
     private readonly conf: string,
+    tls: boolean,
   ) {
-    this.url = `mqtt://127.0.0.1:${port}`;
+    this.url = `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`;
   }
 
   static async start(dir: string, opts: BrokerOptions = {}): Promise<Mosquitto> {
     const port = await freePort();
     const lines = [
       `listener ${port} 127.0.0.1`,
+      ...(opts.tls
+        ? [
+            `cafile ${opts.tls.ca}`,
+            `certfile ${opts.tls.cert}`,
+            `keyfile ${opts.tls.key}`,
+            'require_certificate true',
+          ]
+        : []),
       // As root, mosquitto would drop to user mosquitto, which cannot read the test's temp dir.
       `user ${userInfo().username}`,
       'set_tcp_nodelay true',
@@ -72,7 +83,7 @@ export class Mosquitto {
     }
     const conf = join(dir, 'mosquitto.conf');
     writeFileSync(conf, lines.join('\n') + '\n');
-    const b = new Mosquitto(dir, port, conf);
+    const b = new Mosquitto(dir, port, conf, opts.tls !== undefined);
     await b.run();
     return b;
   }
