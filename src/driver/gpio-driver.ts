@@ -182,7 +182,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
         writable: layout.writable ?? [RESPONSE_SIZE],
         indirect: layout.indirect ?? false,
       };
-      return this.submit(b, `${messageTypeName(type)} gpio=${gpio}`);
+      return this.submit(b, type, gpio);
     });
   }
 
@@ -218,7 +218,8 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     await this.call(MessageType.SET_VALUE, line, value);
   }
 
-  private async submit(b: BufferLayout, what: string): Promise<RawReply> {
+  /** `type` and `gpio` name the request in a timeout error (built only then). */
+  private async submit(b: BufferLayout, type: number, gpio: number): Promise<RawReply> {
     if (this.closed) throw new GpioLineError('EBADF', 'driver closed');
     for (;;) {
       try {
@@ -231,7 +232,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
             const t = setTimeout(() => {
               if (p.done) return;
               p.done = true;
-              reject(new GpioTimeoutError(what, ms));
+              reject(new GpioTimeoutError(`${messageTypeName(type)} gpio=${gpio}`, ms));
             }, ms);
             p.resolve = (r) => {
               clearTimeout(t);

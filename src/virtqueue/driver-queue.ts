@@ -96,7 +96,7 @@ export class DriverQueue<T> {
       for (const len of b.writable) {
         const addr = this.alloc.alloc(len);
         entry.buffers.push(addr);
-        this.mem.write(addr, new Uint8Array(len).fill(b.fill ?? 0)); // unlike view(), may span regions
+        this.mem.fill(addr, len, b.fill ?? 0); // unlike view(), may span regions
         entry.writable.push({ addr, len });
         segs.push({ addr, len, flags: DescFlag.WRITE });
       }
@@ -157,11 +157,12 @@ export class DriverQueue<T> {
       if (!entry)
         throw new VirtqueueError('used', `device returned descriptor ${id}, which is not in flight`);
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
-      const total = entry.writable.reduce((n, w) => n + w.len, 0);
+      let total = 0;
+      for (const w of entry.writable) total += w.len;
       const data = new Uint8Array(total);
       let off = 0;
       for (const w of entry.writable) {
-        data.set(this.mem.read(w.addr, w.len), off);
+        this.mem.readInto(w.addr, data, off, w.len);
         off += w.len;
       }
       this.inFlight.delete(id);

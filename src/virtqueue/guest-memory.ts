@@ -103,6 +103,19 @@ export class GuestMemory {
     this.writeFrom(addr, data, 0, data.length);
   }
 
+  /** Sets [addr, addr+len) to `byte`. */
+  fill(addr: number, len: number, byte: number): void {
+    if (!this.contains(addr, len)) throw new GuestMemoryError(addr, len);
+    let done = 0;
+    while (done < len) {
+      const r = this.regionAt(addr + done) as MemoryRegion;
+      const off = addr + done - r.guestPhysAddr;
+      const n = Math.min(len - done, r.bytes.length - off);
+      r.bytes.fill(byte, off, off + n);
+      done += n;
+    }
+  }
+
   /** Copies [addr, addr+len) into out[outOffset...]; allocates nothing for small copies. */
   readInto(addr: number, out: Uint8Array, outOffset: number, len: number): void {
     this.copy(addr, len, out, outOffset, false);
