@@ -11,13 +11,17 @@ interface Entry {
 }
 
 const NS_PER_MS = 1_000_000;
+/** How early a callback may run (half of Node's 1 ms timer granularity). */
+export const EARLY_NS = 500_000n;
 const msToNs = (ms: number): bigint => BigInt(Math.round(ms * NS_PER_MS));
 
 /**
  * Board time: callbacks at absolute deadlines on the monotonic clock, kept in a min-heap with one
  * Node timer armed for the earliest. A repeating callback's k-th deadline is start + k·period, never
  * "last run + period", so lateness of one run (timer granularity, a busy loop) never accumulates.
- * Callbacks due together run in deadline order, ties in the order they were scheduled.
+ * Callbacks due together run in deadline order, ties in the order they were scheduled. A callback
+ * runs at most 0.5 ms before its deadline (see EARLY_NS), and late by however long the event loop
+ * was busy.
  */
 export class BoardScheduler {
   private readonly heap: Entry[] = [];
@@ -121,17 +125,20 @@ export class BoardScheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = first.deadlineNs;
     const waitMs = Number(first.deadlineNs - process.hrtime.bigint()) / NS_PER_MS;
-    // Node timers have millisecond granularity and never fire early: round down, then run
-    // whatever is due when the timer fires (the deadline, not the timer, says what is due).
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.floor(waitMs)));
+    // Node timers have millisecond granularity (1 ms at least) and never fire early: round to the
+    // nearest millisecond, then run whatever is due when the timer fires (the deadline, not the
+    // timer, says what is due).
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.round(waitMs)));
   }
 
   private fire(): void {
     this.timer = null;
     this.timerAt = null;
-    // What is due when the timer fired (and within a tenth of a millisecond after): callbacks that
-    // schedule more work for "now" (a zero-delay loop) run on the next turn, never in this loop.
-    const due = process.hrtime.bigint() + 100_000n;
+    // What is due when the timer fired, and within half a millisecond after: the next timer cannot
+    // come sooner than 1 ms, so running those now (≤ 0.5 ms early) is nearer their deadline than
+    // running them then. Callbacks that schedule more work for "now" (a zero-delay loop) run on
+    // the next turn, never in this loop.
+    const due = process.hrtime.bigint() + EARLY_NS;
     for (;;) {
       const first = this.heap[0];
       if (!first) break;

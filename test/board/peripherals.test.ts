@@ -24,14 +24,14 @@ function recordLevels(
 }
 
 /**
- * Timers never run early (the scheduler runs what is due within 0.1 ms), and on this shared 2-core
+ * Timers run at most 0.5 ms early (the scheduler's EARLY_NS), and on this shared 2-core
  * machine one may run late when the event loop stalls: each time must be at or after its deadline,
  * within `lateMs`, and the median lateness small.
  */
 function assertOnTime(times: readonly number[], deadlines: readonly number[], lateMs = 100): void {
   const late = times.map((t, i) => t - deadlines[i]);
   const show = () => times.map((t, i) => `${t.toFixed(2)}/${deadlines[i].toFixed(2)}`).join(', ');
-  for (const l of late) assert.ok(l >= -0.2 && l < lateMs, `times/deadlines (ms): ${show()}`);
+  for (const l of late) assert.ok(l >= -0.55 && l < lateMs, `times/deadlines (ms): ${show()}`);
   const median = [...late].sort((a, b) => a - b)[Math.floor(late.length / 2)];
   assert.ok(median < 5, `median lateness ${median} ms: ${show()}`);
 }
@@ -53,7 +53,7 @@ function gridOrigin(times: readonly number[], periodMs: number): number {
 function assertOnGrid(times: readonly number[], origin: number, periodMs: number): void {
   assertOnTime(
     times,
-    times.map((t) => origin + Math.floor((t - origin + 0.2) / periodMs) * periodMs),
+    times.map((t) => origin + Math.floor((t - origin + 0.55) / periodMs) * periodMs),
   );
 }
 

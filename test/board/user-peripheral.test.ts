@@ -79,7 +79,9 @@ describe('user peripherals', () => {
     const sensed: number[] = [];
     lines.onChange((c) => c.line === 1 && sensed.push(c.level));
     const edges: string[] = [];
-    req.setEdgeHandler((e) => edges.push(e.type));
+    req.setEdgeHandler((e) => {
+      edges.push(e.type);
+    });
     await req.setValue(0, 1);
     await waitUntil('six changes on data', () => sensed.length >= 6);
     await sleep(50);
