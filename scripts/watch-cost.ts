@@ -1,12 +1,12 @@
 // What watching costs the daemon (issue 10 item 7): `vgpio serve` with 8 devices × 64 lines whose
 // inputs toggle at 1 kHz per device (one line per device per millisecond, round robin, through the
 // control sockets), and `vgpio bench` measuring GET_VALUE round trips on device 0 — once as is, and
-// once with the dashboard open in chromium (all 8 devices, `serve --http`) and a `vgpio watch` on
-// every device. Prints both runs and the p99 ratio. A script, not a CI test (timing on a shared box).
+// once with the dashboard open in chromium (all 8 devices, `serve --http`) and `vgpio watch` on the
+// first --watchers devices (default 1). Prints both runs and the p99 ratio. A script, not a CI test (timing on a shared box).
 //
-//   node --import tsx scripts/watch-cost.ts [--iterations 3000] [--rate 1000] [--seconds-settle 2]
+//   node --import tsx scripts/watch-cost.ts [--iterations 3000] [--rate 1000] [--watchers 1] [--rounds 3] [--seconds-settle 2]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,8 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '3000' },
     rate: { type: 'string', default: '1000' },
     'seconds-settle': { type: 'string', default: '2' },
+    watchers: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const DEVICES = 8;
@@ -80,7 +82,16 @@ async function toggler(rate: number): Promise<{ stop: () => Promise<number> }> {
   };
 }
 
+/** CPU time (user + system, ms) a process has used: /proc/PID/stat fields 14 and 15. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
 interface Run {
+  /** The daemon's CPU use while bench ran, in ms per second of wall time. */
+  daemonCpuMsPerSec: number;
   p50: number;
   p99: number;
   max: number;
@@ -101,7 +112,7 @@ async function run(watched: boolean): Promise<Run> {
     if (watched) {
       await until('the dashboard URL', () => /dashboard listening url=(\S+)/.test(serve.err()));
       const url = /dashboard listening url=(\S+)/.exec(serve.err())?.[1] ?? '';
-      for (const s of sockets) {
+      for (const s of sockets.slice(0, Number(values.watchers))) {
         const w = start(['watch', s, '--json'], (out) => {
           for (const ch of out) if (ch === '\n') events++;
         });
@@ -125,17 +136,27 @@ async function run(watched: boolean): Promise<Run> {
     const load = await toggler(RATE);
     await sleep(Number(values['seconds-settle']) * 1000);
     let out = '';
+    const cpu0 = cpuMs(serve.child.pid ?? 0);
+    const wall0 = performance.now();
     const bench = start(
       ['bench', '--socket', sockets[0], '--iterations', String(ITERATIONS), '--json'],
       (s) => (out += s),
     );
     const code = await new Promise<number | null>((r) => bench.child.on('exit', r));
+    const daemonCpuMsPerSec = ((cpuMs(serve.child.pid ?? 0) - cpu0) * 1000) / (performance.now() - wall0);
     const togglesPerSecPerDevice = await load.stop();
     if (code !== 0) throw new Error(`vgpio bench failed: ${bench.err()}`);
     const r = JSON.parse(out) as { targets: Array<{ roundTrip: { p50: number; p99: number; max: number } }> };
     const rt = r.targets[0]?.roundTrip;
     if (!rt) throw new Error(`vgpio bench printed no round trip: ${out.slice(0, 300)}`);
-    return { p50: rt.p50, p99: rt.p99, max: rt.max, togglesPerSecPerDevice, eventsSeen: events };
+    return {
+      p50: rt.p50,
+      p99: rt.p99,
+      max: rt.max,
+      togglesPerSecPerDevice,
+      eventsSeen: events,
+      daemonCpuMsPerSec,
+    };
   } finally {
     await browser?.close();
     for (const w of watchers) w.kill('SIGINT');
@@ -144,23 +165,41 @@ async function run(watched: boolean): Promise<Run> {
   }
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 try {
-  const plain = await run(false);
-  const watched = await run(true);
+  // Alternate the two runs, so that a burst of load elsewhere on the machine hits both alike.
+  const rounds = Number(values.rounds);
+  const plain: Run[] = [];
+  const watched: Run[] = [];
+  for (let i = 0; i < rounds; i++) {
+    plain.push(await run(false));
+    watched.push(await run(true));
+  }
   const f = (n: number) => n.toFixed(1);
+  const row = (name: string, r: Run) =>
+    [
+      name.padEnd(26),
+      f(r.p50).padStart(8),
+      f(r.p99).padStart(9),
+      f(r.max).padStart(10),
+      f(r.togglesPerSecPerDevice).padStart(10),
+      f(r.daemonCpuMsPerSec).padStart(12),
+      String(r.eventsSeen).padStart(8),
+    ].join(' ');
   console.log(
-    `${DEVICES} devices × ${LINES} lines, inputs toggling at ${RATE} Hz per device; vgpio bench --iterations ${ITERATIONS} on device 0`,
+    `${DEVICES} devices × ${LINES} lines, inputs toggling at ${RATE} Hz per device; ` +
+      `vgpio bench --iterations ${ITERATIONS} on device 0; ${rounds} round(s), alternating`,
   );
+  console.log('run                         p50 µs    p99 µs     max µs  toggles/s  daemon ms/s  events');
+  plain.forEach((r, i) => console.log(row(`without watchers #${i + 1}`, r)));
+  watched.forEach((r, i) => console.log(row(`dashboard + ${values.watchers} watcher #${i + 1}`, r)));
+  const p99 = (rs: Run[]) => median(rs.map((r) => r.p99));
+  const cpu = (rs: Run[]) => median(rs.map((r) => r.daemonCpuMsPerSec));
   console.log(
-    'run                          GET_VALUE p50 µs   p99 µs   max µs   toggles/s/device   watch events',
+    `median GET_VALUE p99: ${f(p99(plain))} µs without, ${f(p99(watched))} µs with: ` +
+      `${(p99(watched) / p99(plain)).toFixed(2)}× (limit 2×); daemon CPU ${f(cpu(plain))} → ${f(cpu(watched))} ms/s`,
   );
-  console.log(
-    `without watchers             ${f(plain.p50).padStart(13)} ${f(plain.p99).padStart(8)} ${f(plain.max).padStart(8)} ${f(plain.togglesPerSecPerDevice).padStart(18)}`,
-  );
-  console.log(
-    `dashboard + 8 watchers       ${f(watched.p50).padStart(13)} ${f(watched.p99).padStart(8)} ${f(watched.max).padStart(8)} ${f(watched.togglesPerSecPerDevice).padStart(18)}   ${watched.eventsSeen}`,
-  );
-  console.log(`p99 ratio (watched / plain): ${(watched.p99 / plain.p99).toFixed(2)}× (limit 2×)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
