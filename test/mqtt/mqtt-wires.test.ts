@@ -220,6 +220,13 @@ describe('MQTT bridge: two hosts wired through the broker', { skip, timeout: 180
       await fresh.close();
     }
   });
+
+  it('SIGTERM: the daemon says offline itself and exits 0', async () => {
+    const exit = await hostB.stop('SIGTERM');
+    assert.deepEqual(exit, { code: 0, signal: null });
+    await rec.value('lab/hostB/status', 'offline');
+    assert.match(hostB.stderr, /shutting down/);
+  });
 });
 
 async function waitForLevel(req: LineRequest, line: number, level: 0 | 1): Promise<void> {
