@@ -151,7 +151,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
     await board?.start();
     surfaces = await startSurfaces(o, devices, log);
-    mqtt = o.config ? startMqttFor(o.config, devices, log) : null;
+    mqtt = o.config ? await startMqttFor(o.config, devices, log) : null;
   } catch (e) {
     log.log('error', 'cannot start', { error: (e as Error).message });
     await surfaces?.close().catch(() => {});
