@@ -3,7 +3,7 @@
 // unauthorised), Home Assistant discovery, the last will, and the wrong password.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import type { Chip } from '../../src/driver/chip.ts';
 import type { EdgeEvent } from '../../src/driver/edge-event.ts';
 import type { LineRequest } from '../../src/driver/line-request.ts';
@@ -245,6 +245,34 @@ describe('MQTT bridge: a broker with a password file and an ACL', { skip, timeou
     } finally {
       await viewer.close();
       await operator.close();
+    }
+  });
+});
+
+describe('MQTT bridge: a section whose references do not hold', () => {
+  it('vgpio serve does not start: every bad reference named, exit 1, sockets gone', async () => {
+    const tmp = tempDir();
+    try {
+      const file = `${tmp.dir}/board.json`;
+      writeFileSync(
+        file,
+        JSON.stringify({
+          devices: [{ socket: `${tmp.dir}/a.sock`, name: 'a', lines: 2 }],
+          wires: [{ from: 'a:0', to: 'a:1' }],
+          mqtt: { url: 'mqtt://127.0.0.1:1', commands: ['a:1', 'b:0'] },
+        }),
+      );
+      const d = await startDaemon(['--config', file], { wait: false });
+      const exit = await d.exited;
+      assert.equal(exit.code, 1, d.stderr);
+      assert.match(
+        d.stderr,
+        /cannot start .*mqtt\.commands\[0\]: a:1 is driven by wires\[0\] from a:0: it takes no commands/,
+      );
+      assert.match(d.stderr, /mqtt\.commands\[1\]: no device \\?"b\\?" for/);
+      assert.equal(existsSync(`${tmp.dir}/a.sock`), false);
+    } finally {
+      tmp.cleanup();
     }
   });
 });
