@@ -77,12 +77,17 @@ export class VhostUserServer {
         pollUs: this.opts.pollUs,
       });
       this.session = s;
+      // One front-end at a time: the next one waits in the listen backlog (its connect has
+      // succeeded) until this session ends, instead of being refused while a close is in flight.
+      this.poller.stop();
       this.opts.onSession?.(true);
       s.onClosed((reason) => {
         if (this.session === s) this.session = null;
         this.opts.log.log('info', 'front-end disconnected; listening again', { reason });
         this.opts.onSession?.(false, reason);
+        if (!this.closed) this.poller.start(true, false);
       });
+      return;
     }
   }
 
