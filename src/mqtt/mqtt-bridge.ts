@@ -23,7 +23,9 @@ export const defaultPrefix = (): string => `vgpio/${hostname().replace(/[/+#\0]/
 
 /** A `0`/`1` payload, or why it is not one. */
 function levelOf(payload: Buffer): Level | string {
-  const s = payload.toString('utf8').trim();
+  // Only the first bytes are ever shown: a huge payload is not decoded whole.
+  const s = payload.subarray(0, 64).toString('utf8').trim();
+  if (payload.length > 64) return `expected a payload of 0 or 1, got ${payload.length} bytes`;
   if (s === '0' || s === '1') return s === '1' ? 1 : 0;
   const shown = s.length > 32 ? `${JSON.stringify(s.slice(0, 32))}…` : JSON.stringify(s);
   return `expected a payload of 0 or 1, got ${shown}`;

@@ -113,7 +113,13 @@ describe('MQTT bridge: one daemon on a broker', { skip, timeout: 120_000 }, () =
     const before = edges.length;
     const cases: Array<[string, string, boolean, RegExp]> = [
       [`${P}/1/set`, 'on', false, /mqtt command rejected.*expected a payload of 0 or 1, got \\?"on\\?"/],
-      [`${P}/1/set`, '1'.repeat(100), false, /mqtt command rejected.*expected a payload of 0 or 1/],
+      [
+        `${P}/1/set`,
+        '1'.repeat(100),
+        false,
+        /mqtt command rejected.*expected a payload of 0 or 1, got 100 bytes/,
+      ],
+      [`${P}/1/set`, 'x'.repeat(40), false, /mqtt command rejected.*got \\?"x{32}\\?"…/],
       [`${P}/2/set`, '1', false, /mqtt command rejected.*a:2 takes no commands/],
       [`${P}/9/set`, '1', false, /mqtt command rejected.*no published line a:9/],
     ];
