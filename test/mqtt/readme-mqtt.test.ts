@@ -34,18 +34,26 @@ const block = (lang: string): string => {
 /** Runs a README command line through sh until `done(stdout)` holds or it exits. */
 function run(cmd: string, done: (out: string) => boolean = () => false, ms = 5000) {
   return new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-    const c = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: stopping it stops the command sh started, too.
+    const c = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const stop = () => {
+      try {
+        process.kill(-c.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    };
     let out = '';
     let err = '';
     const t = setTimeout(() => {
-      c.kill();
+      stop();
       reject(new Error(`${cmd}: no result within ${ms} ms; stdout:\n${out}\nstderr:\n${err}`));
     }, ms);
     c.stdout.setEncoding('utf8').on('data', (s: string) => {
       out += s;
       if (done(out)) {
         clearTimeout(t);
-        c.kill();
+        stop();
         resolve({ code: 0, out });
       }
     });
