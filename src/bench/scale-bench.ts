@@ -2,7 +2,11 @@
 // GET_VALUE throughput and latency with every device driven at once from several processes.
 //
 //   node --import tsx src/bench/scale-bench.ts [--devices 64] [--lines 64] [--clients 2]
-//        [--daemons 1] [--in-flight 64] [--seconds 3] [--idle-seconds 10] [--json] [-- serve args]
+//        [--daemons 1] [--in-flight 64] [--seconds 3] [--idle-seconds 10] [--settle-seconds 20]
+//        [--json] [-- serve args]
+//
+// The idle window starts --settle-seconds after the front-ends connected: V8's background work
+// after the set-up (GC, compilation) wakes threads for a while; a served idle device does not.
 //
 // --daemons N splits the devices over N daemon processes (device i in daemon i mod N): the
 // one-core-per-process bound measured against the same devices in one process.
@@ -28,6 +32,8 @@ export interface ScaleOptions {
   inFlight: number;
   seconds: number;
   idleSeconds: number;
+  /** Wait after the front-ends connected, before the idle window (V8's background work settles). */
+  settleSeconds: number;
   serveArgs: string[];
 }
 
@@ -106,7 +112,7 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
       clients.push(child);
     }
     await Promise.all(clients.map((c) => message(c, 'ready')));
-    await sleep(3000); // let connection set-up settle (GC, JIT and timers of the handshake)
+    await sleep(o.settleSeconds * 1000);
 
     const clientWakeups = () => clients.reduce((n, c) => n + (wakeupsOf(c.pid as number) ?? 0), 0);
     const d0 = sum(wakeupsOf) ?? NaN;
@@ -160,7 +166,7 @@ export function formatScale(r: ScaleResult): string {
   return [
     `vgpio scale bench: ${o.devices} devices × ${o.lines} lines in ${o.daemons} daemon(s), ${o.clients} front-end processes, ${o.inFlight} lines in flight per device${o.serveArgs.length ? `, serve ${o.serveArgs.join(' ')}` : ''}`,
     `RSS (daemons summed): started ${mb(r.rssBytes.started)}, front-ends connected ${mb(r.rssBytes.connected)}, after load ${mb(r.rssBytes.afterLoad)}`,
-    `idle ${r.idle.seconds} s with front-ends connected: daemon ${r.idle.daemonWakeupsPerSec.toFixed(1)} wake-ups/s, front-ends ${r.idle.clientWakeupsPerSec.toFixed(1)} wake-ups/s`,
+    `idle ${r.idle.seconds} s with front-ends connected (after ${o.settleSeconds} s): daemon ${r.idle.daemonWakeupsPerSec.toFixed(1)} wake-ups/s, front-ends ${r.idle.clientWakeupsPerSec.toFixed(1)} wake-ups/s`,
     `load ${o.seconds} s: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request`,
     '',
   ].join('\n');
@@ -177,6 +183,7 @@ async function main(): Promise<number> {
       'in-flight': { type: 'string', default: '64' },
       seconds: { type: 'string', default: '3' },
       'idle-seconds': { type: 'string', default: '10' },
+      'settle-seconds': { type: 'string', default: '20' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -193,6 +200,7 @@ async function main(): Promise<number> {
     inFlight: n('in-flight'),
     seconds: n('seconds'),
     idleSeconds: n('idle-seconds'),
+    settleSeconds: n('settle-seconds'),
     serveArgs: positionals,
   });
   process.stdout.write(values.json ? JSON.stringify(r, null, 2) + '\n' : formatScale(r));

@@ -13,6 +13,7 @@ test('scale bench: two devices over two daemons, every figure measured', async (
     inFlight: 4,
     seconds: 0.5,
     idleSeconds: 1,
+    settleSeconds: 0.5,
     serveArgs: [],
   });
   assert.equal(r.daemonPids.length, 2);
