@@ -21,11 +21,20 @@ export interface ServeOptions extends SurfaceOptions {
   'log-level'?: string;
   'log-format'?: string;
   'print-capabilities'?: boolean;
+  'poll-us'?: string;
 }
 
 const configError = (e: unknown): never => {
   throw e instanceof ConfigError ? new UsageError(e.message) : e;
 };
+
+/** `--poll-us N`: 0..1000000 µs of busy polling per ring (0: off). */
+export function pollUsOf(s: string | undefined): number {
+  if (s === undefined) return 0;
+  const n = /^[0-9]+$/.test(s) ? Number(s) : NaN;
+  if (!(n <= 1_000_000)) throw new UsageError(`--poll-us must be 0..1000000 microseconds (got ${s})`);
+  return n;
+}
 
 /** The devices to serve, from --config FILE or the flags; every value checked (src/daemon/serve-config.ts). */
 export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
@@ -96,6 +105,8 @@ Options:
   --log-level LEVEL      debug, info, warn or error (default info)
   --log-format FORMAT    text or json, on stderr (default text)
   --trace FILE.vcd       record every line to a VCD trace (levels, armed windows, interrupts)
+  --poll-us N            busy-poll each ring for N µs after its last request, kicks suppressed
+                         (default 0: off; pays only with the daemon on a CPU of its own, docs/performance.md)
   --http HOST:PORT       serve the live dashboard (loopback only unless --http-token is given)
   --http-token TOKEN     required for a non-loopback --http; every request must carry it
   --print-capabilities   print {"type":"gpio"} and exit`,
@@ -114,6 +125,7 @@ Options:
     'log-format': { type: 'string' },
     'print-capabilities': { type: 'boolean' },
     trace: { type: 'string' },
+    'poll-us': { type: 'string' },
     http: { type: 'string' },
     'http-token': { type: 'string' },
   },
@@ -124,7 +136,8 @@ Options:
 /** `vgpio serve`: runs in the foreground until SIGTERM/SIGINT (no daemonizing, per vhost-user.rst). */
 export async function serve(o: ServeOptions): Promise<number> {
   const log = makeLogger(o);
-  const configs = deviceConfigs(o);
+  const pollUs = pollUsOf(o['poll-us']);
+  const configs = deviceConfigs(o).map((c) => (pollUs === 0 ? c : { ...c, pollUs }));
   checkSurfaces(o);
   const board = o.config ? boardFor(o.config, configs, log) : null;
   const devices: ServedDevice[] = [];
