@@ -73,7 +73,10 @@ const clockSchema = z.strictObject({
   type: z.literal('clock'),
   name: peripheralName,
   line: lineRefSchema,
-  periodMs: z.number({ error: 'expected a period in milliseconds' }).min(0.01).max(3_600_000),
+  periodMs: z
+    .number({ error: 'expected a period in milliseconds' })
+    .min(0.01, { error: 'expected a period of at least 0.01 ms' })
+    .max(3_600_000, { error: 'expected a period of at most an hour' }),
   /** Fraction of the period spent high, default 0.5. */
   duty: z
     .number()

@@ -76,9 +76,14 @@ export class Board {
 
   /** Builds the board (lines, nets, pulls, drivers); throws a BoardError naming every bad reference. */
   static create(spec: BoardSpec, log: BoardLog = () => {}): Board {
-    const issues = boardIssues(spec);
+    // A module entry may leave out "type" (as the board file's schema allows).
+    const peripherals = spec.peripherals?.map((p) =>
+      'module' in p && (p as { type?: string }).type === undefined ? { ...p, type: 'module' as const } : p,
+    );
+    const normalized = { ...spec, peripherals };
+    const issues = boardIssues(normalized);
     if (issues.length > 0) throw new BoardError(issues);
-    const b = new Board(spec, log);
+    const b = new Board(normalized, log);
     b.build();
     return b;
   }

@@ -63,6 +63,8 @@ export function deviceStatus<T>(target: ControlTarget<T>): DeviceStatus {
 export class ControlServer<T> {
   private readonly server: Server;
   private readonly watchers = new Map<Socket, Watch>();
+  /** Every open connection: closing the server ends them (server.close waits for them otherwise). */
+  private readonly clients = new Set<Socket>();
   private unsubscribe: (() => void) | null = null;
   private flushScheduled = false;
 
@@ -93,7 +95,7 @@ export class ControlServer<T> {
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
-    for (const w of this.watchers.keys()) w.destroy();
+    for (const c of this.clients) c.destroy();
     this.watchers.clear();
     await new Promise<void>((r) => this.server.close(() => r()));
     try {
@@ -109,7 +111,11 @@ export class ControlServer<T> {
     let queue = Promise.resolve();
     sock.setEncoding('utf8');
     sock.on('error', () => sock.destroy());
-    sock.on('close', () => this.unwatch(sock));
+    this.clients.add(sock);
+    sock.on('close', () => {
+      this.clients.delete(sock);
+      this.unwatch(sock);
+    });
     sock.on('data', (chunk: string) => {
       buf += chunk;
       let nl: number;
