@@ -29,6 +29,12 @@ export function formatStatus(s: DeviceStatus): string {
       (s.features ? `, features ${s.features}, interrupts ${s.irqNegotiated ? 'on' : 'off'}` : '') +
       (s.chip ? `, host chip ${s.chip.path} (${s.chip.state})` : ''),
   ];
+  const f = s.frontend;
+  if (f)
+    head.push(
+      `front-ends: connections ${f.connections}, messages ${f.messages}, refused ${f.refused}, ` +
+        `dropped ${f.dropped}, malformedQueues ${f.malformedQueues}`,
+    );
   const rows = [
     [
       'LINE',

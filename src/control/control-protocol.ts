@@ -79,6 +79,18 @@ export interface DeviceStatus {
   irqNegotiated: boolean;
   /** A host chip device (vgpio serve --chip): the chip, and 'gone' once it stopped answering. */
   chip?: { path: string; state: 'open' | 'gone' };
+  /**
+   * Exact counts of what front-ends did (the log limits repeated lines; these never skip one):
+   * connections accepted, messages received, requests refused, connections dropped for breaking
+   * the protocol, and rings found malformed.
+   */
+  frontend?: {
+    connections: number;
+    messages: number;
+    refused: number;
+    dropped: number;
+    malformedQueues: number;
+  };
   ngpio: number;
   lines: LineStatus[];
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.ts';
 import { isSyscallError, sendMsg } from '../native/index.ts';
 import { VhostUserBackend } from '../transports/vhost-user/backend.ts';
 import { VhostUserServer } from '../transports/vhost-user/server.ts';
+import { newCounters } from '../transports/vhost-user/counters.ts';
 import type { DescriptorChain } from '../virtqueue/descriptor-chain.ts';
 
 export interface DeviceConfig {
@@ -23,6 +24,8 @@ export interface DeviceConfig {
   socketMode?: number;
   /** Control socket path (default SOCKET.ctl; required with fd). */
   control?: string;
+  /** Busy polling per ring after its last request, in µs (vgpio serve --poll-us; 0 or absent: off). */
+  pollUs?: number;
   /** Serve a host GPIO chip's lines (chip offsets `lines`, default all) instead of simulated ones. */
   chip?: { path: string; lines?: number[] };
   /** Serve these simulated lines (a board's, src/board) instead of fresh ones. */
@@ -89,9 +92,16 @@ export class ServedDevice {
         listening = isSyscallError(e, 'ENOTCONN');
       }
       if (listening)
-        d.server = new VhostUserServer(d.virtio, { listenFd: config.fd, log, onSession: d.onSession });
+        d.server = new VhostUserServer(d.virtio, {
+          listenFd: config.fd,
+          log,
+          onSession: d.onSession,
+          pollUs: config.pollUs,
+        });
       else {
-        d.direct = new VhostUserBackend(config.fd, d.virtio, log);
+        d.direct = new VhostUserBackend(config.fd, d.virtio, log, d.directCounters, {
+          pollUs: config.pollUs,
+        });
         d.connected = true;
         d.direct.onClosed((reason) => {
           d.connected = false;
@@ -106,6 +116,7 @@ export class ServedDevice {
         socketMode: mode,
         log,
         onSession: d.onSession,
+        pollUs: config.pollUs,
       });
     } else {
       throw new Error('a device needs a socket path or an fd');
@@ -148,8 +159,12 @@ export class ServedDevice {
     return this.control?.path;
   }
 
+  /** Counts for a front-end handed over on an fd (a server keeps its own). */
+  private readonly directCounters = newCounters();
+
   private status() {
     const connected = this.server ? this.server.connected : this.connected;
+    const counters = this.server ? this.server.counters : this.directCounters;
     // The device keeps the last front-end's features after it leaves: report them only while connected.
     const f = connected ? this.virtio.negotiated : 0n;
     return {
@@ -158,6 +173,7 @@ export class ServedDevice {
       connected,
       features: f === 0n ? null : `0x${f.toString(16)}`,
       irqNegotiated: connected && this.virtio.irqNegotiated,
+      frontend: { ...counters, malformedQueues: this.virtio.malformedQueues },
       ...(this.hostChip ? { chip: { path: this.hostChip.path, state: this.hostChip.state } } : {}),
     };
   }

@@ -143,8 +143,12 @@ export class VirtioGpioDevice implements VirtioDevice {
     }
   }
 
+  /** Queues found malformed (each needed a reset): exact, where the log line is rate-limited. */
+  malformedQueues = 0;
+
   private broken(index: number, e: unknown): void {
     if (!(e instanceof VirtqueueError || e instanceof GuestMemoryError)) throw e;
+    this.malformedQueues++;
     this.log('error', `queue ${index} is malformed: ${e.message}; device needs reset`);
     this.live[index] = null;
     this.onNeedsReset?.(index, e);

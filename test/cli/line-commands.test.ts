@@ -92,6 +92,7 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
       r.stdout,
       [
         `device ${path}: 4 lines, front-end connected, features 0x130000001, interrupts on`,
+        'front-ends: connections 1, messages 20, refused 0, dropped 0, malformedQueues 0',
         'LINE  NAME  DIRECTION  LEVEL  EDGE    IRQ-STATE  EDGES  DELIVERED  LATCHED  COALESCED  INVALID',
         '0     led   output     high   none    -          0      0          0        0          0',
         '1     btn   input      high   rising  armed      1      1          0        0          0',
@@ -122,6 +123,7 @@ describe('vgpio input / output / status', { timeout: 60_000 }, () => {
       connected: true,
       features: '0x130000001',
       irqNegotiated: true,
+      frontend: { connections: 1, messages: 20, refused: 0, dropped: 0, malformedQueues: 0 },
       ngpio: 4,
       lines: [
         line(0, 'led', 'output', 'high'),

@@ -6,9 +6,9 @@ import { after, describe, test } from 'node:test';
 import { ControlClient } from '../../src/control/control-client.ts';
 import type { DeviceStatus } from '../../src/control/control-protocol.ts';
 import { ServedDevice } from '../../src/daemon/served-device.ts';
-import { socketListen, socketPair } from '../../src/native/index.ts';
+import { closeQuietly, socketListen, socketPair } from '../../src/native/index.ts';
 import { Direction } from '../../src/protocol/constants.ts';
-import { Request } from '../../src/transports/vhost-user/message.ts';
+import { Request, encodeU64 } from '../../src/transports/vhost-user/message.ts';
 import {
   RawClient,
   RecordingLogger,
@@ -115,6 +115,35 @@ describe('ServedDevice', { timeout: 60_000 }, () => {
     assert.equal(m.request, Request.GET_QUEUE_NUM);
     early.close();
     await d.close(); // the server owns (and closes) the listening fd
+  });
+
+  test('status counts what front-ends did exactly: connections, messages, refusals (the log may be limited)', async () => {
+    const path = `${tmp.dir}/counts.sock`;
+    const d = await ServedDevice.start({ socket: path, lines: 2 }, new RecordingLogger());
+    devices.push(d);
+    assert.deepEqual((await status(path)).frontend, {
+      connections: 0,
+      messages: 0,
+      refused: 0,
+      dropped: 0,
+      malformedQueues: 0,
+    });
+    const c = RawClient.connect(path);
+    await c.handshake();
+    const sent = (await status(path)).frontend?.messages ?? 0;
+    assert.ok(sent > 0, 'the handshake was counted');
+    const [x, y] = socketPair();
+    try {
+      for (let i = 0; i < 20; i++) assert.equal(await c.ack(Request.SET_VRING_CALL, encodeU64(0n), [x]), 1n);
+    } finally {
+      closeQuietly(x);
+      closeQuietly(y);
+    }
+    const f = (await status(path)).frontend;
+    assert.equal(f?.connections, 1);
+    assert.equal(f?.refused, 20, 'every refusal counted');
+    assert.equal(f?.messages, sent + 20);
+    c.close();
   });
 
   test('neither a socket nor an fd: refused', async () => {
