@@ -23,11 +23,17 @@ export interface GpioResponse {
 }
 
 export function encodeRequest(r: { type: MessageType | number; gpio: number; value: number }): Uint8Array {
+  // Little-endian by hand: a DataView per request would be a second allocation.
   const b = new Uint8Array(REQUEST_SIZE);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, r.type, true);
-  v.setUint16(2, r.gpio, true);
-  v.setUint32(4, r.value >>> 0, true);
+  const value = r.value >>> 0;
+  b[0] = r.type & 0xff;
+  b[1] = (r.type >>> 8) & 0xff;
+  b[2] = r.gpio & 0xff;
+  b[3] = (r.gpio >>> 8) & 0xff;
+  b[4] = value & 0xff;
+  b[5] = (value >>> 8) & 0xff;
+  b[6] = (value >>> 16) & 0xff;
+  b[7] = value >>> 24;
   return b;
 }
 
@@ -54,7 +60,8 @@ export function decodeResponse(b: Uint8Array, usedLen: number): GpioResponse {
 /** eventq request: le16 gpio. */
 export function encodeIrqRequest(gpio: number): Uint8Array {
   const b = new Uint8Array(IRQ_REQUEST_SIZE);
-  new DataView(b.buffer).setUint16(0, gpio, true);
+  b[0] = gpio & 0xff;
+  b[1] = (gpio >>> 8) & 0xff;
   return b;
 }
 
