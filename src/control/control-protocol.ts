@@ -67,6 +67,10 @@ export interface LineStatus {
   /** An edge is pending until the guest re-arms. */
   latched: boolean;
   counters: LineCounters;
+  /** On a board: what drives the line (a wire, a net, a peripheral); it cannot be set by hand. */
+  drivenBy?: string;
+  /** On a board: a `button` sits on the line (ops press / release / click). */
+  button?: true;
 }
 
 export interface DeviceStatus {

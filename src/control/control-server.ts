@@ -53,7 +53,15 @@ export function lineStatuses<T>(device: GpioDevice<T>): LineStatus[] {
 
 /** The status reply (docs/control-protocol.md §3). */
 export function deviceStatus<T>(target: ControlTarget<T>): DeviceStatus {
-  return { ...target.status(), ngpio: target.device.ngpio, lines: lineStatuses(target.device) };
+  const lines = lineStatuses(target.device);
+  const board = target.lines;
+  if (board instanceof BoardLines)
+    for (const l of lines) {
+      const by = board.driverOf(l.line);
+      if (by !== undefined) l.drivenBy = by;
+      if (board.buttonOn(l.line)) l.button = true;
+    }
+  return { ...target.status(), ngpio: target.device.ngpio, lines };
 }
 
 /**

@@ -45,7 +45,7 @@ var el = function (tag, attrs, text) {
 
 function lineState(l) {
   return { line: l.line, name: l.name, direction: l.direction, level: l.level, edge: l.edge, armed: l.armed,
-    latched: l.latched, counters: l.counters, wave: [], armedSpans: [] };
+    latched: l.latched, counters: l.counters, button: l.button === true, wave: [], armedSpans: [] };
 }
 
 function build(msg) {
@@ -82,6 +82,13 @@ function build(msg) {
       var p = el('button', { class: 'pulse', title: 'pulse the input for 50 ms' }, 'pulse');
       p.onclick = function () { send({ type: 'pulse', device: i, line: l.line, widthMs: 50 }); };
       cells.drive.appendChild(p);
+      // A board button on the line: press, release, click (its bounce included).
+      if (l.button)
+        ['press', 'release', 'click'].forEach(function (action) {
+          var bb = el('button', { class: 'button-' + action, title: action + ' the board button' }, action);
+          bb.onclick = function () { send({ type: 'button', device: i, line: l.line, action: action }); };
+          cells.drive.appendChild(bb);
+        });
       table.appendChild(tr);
       return cells;
     });

@@ -21,7 +21,12 @@ export interface DeviceLink {
   status(): Promise<DeviceStatus>;
   setInput(line: number, value: 0 | 1): Promise<void>;
   pulse(line: number, widthMs: number): Promise<void>;
+  /** A board button on the line (control op press / release / click). */
+  button(line: number, action: ButtonAction): Promise<void>;
 }
+
+export type ButtonAction = 'press' | 'release' | 'click';
+const BUTTON_ACTIONS: readonly ButtonAction[] = ['press', 'release', 'click'];
 
 export interface DashboardDevice {
   /** Shown on the page and used as the VCD scope. */
@@ -43,7 +48,8 @@ export interface DashboardOptions {
 /** The messages a page may send (decoded field by field in `command`). */
 type PageCommand =
   | { id: number; type: 'input'; device: number; line: number; value: 0 | 1 }
-  | { id: number; type: 'pulse'; device: number; line: number; widthMs: number };
+  | { id: number; type: 'pulse'; device: number; line: number; widthMs: number }
+  | { id: number; type: 'button'; device: number; line: number; action: ButtonAction };
 
 const MAX_MESSAGE_BYTES = 4096;
 /** Unsent bytes after which a page is dropped. */
@@ -279,6 +285,7 @@ export class DashboardServer {
       if (!dev) throw new Error(`no device ${c.device} (the dashboard shows ${this.feeds.length})`);
       const { client } = dev;
       if (c.type === 'input') await client.setInput(c.line, c.value);
+      else if (c.type === 'button') await client.button(c.line, c.action);
       else await client.pulse(c.line, c.widthMs);
       ws.send(JSON.stringify({ type: 'result', id, ok: true }));
     } catch (e) {
@@ -341,5 +348,10 @@ function decodeCommand(text: string | null, onId: (id: number) => void): PageCom
       throw new Error(`"widthMs" must be 0..10000 ms, not ${JSON.stringify(w)}`);
     return { id, type: 'pulse', device, line, widthMs: w };
   }
-  throw new Error(`"type" must be "input" or "pulse", not ${JSON.stringify(o.type)}`);
+  if (o.type === 'button') {
+    const action = BUTTON_ACTIONS.find((a) => a === o.action);
+    if (!action) throw new Error(`"action" must be press, release or click, not ${JSON.stringify(o.action)}`);
+    return { id, type: 'button', device, line, action };
+  }
+  throw new Error(`"type" must be "input", "pulse" or "button", not ${JSON.stringify(o.type)}`);
 }

@@ -1,6 +1,6 @@
 import { encodeEvent, type ControlEvent, type DeviceStatus } from '../control/control-protocol.ts';
 import { deviceStatus, type ControlServer } from '../control/control-server.ts';
-import type { DeviceLink } from './dashboard-server.ts';
+import type { ButtonAction, DeviceLink } from './dashboard-server.ts';
 
 /**
  * A device of this very process, for the dashboard of `serve --http`: events straight from the
@@ -28,6 +28,13 @@ export class LocalDeviceLink<T> implements DeviceLink {
 
   async pulse(line: number, widthMs: number): Promise<void> {
     const r = await this.control.request({ op: 'pulse', line, widthMs });
+    if (!r.ok) throw new Error(r.error);
+  }
+
+  async button(line: number, action: ButtonAction): Promise<void> {
+    const r = await this.control.request(
+      action === 'click' ? { op: action, line, holdMs: 50 } : { op: action, line },
+    );
     if (!r.ok) throw new Error(r.error);
   }
 }
