@@ -139,6 +139,8 @@ export class BoardScheduler {
     // running them then. Callbacks that schedule more work for "now" (a zero-delay loop) run on
     // the next turn, never in this loop.
     const due = process.hrtime.bigint() + EARLY_NS;
+    const newSince = this.seq;
+    const deferred: Entry[] = [];
     for (;;) {
       const first = this.heap[0];
       if (!first) break;
@@ -148,6 +150,10 @@ export class BoardScheduler {
       }
       if (first.deadlineNs > due) break;
       this.pop();
+      if (first.seq >= newSince) {
+        deferred.push(first);
+        continue;
+      }
       try {
         first.run();
       } catch (e) {
@@ -155,6 +161,7 @@ export class BoardScheduler {
       }
       if (this.closed) return;
     }
+    for (const e of deferred) this.push(e);
     this.arm();
   }
 
