@@ -129,7 +129,9 @@ export const configFileSchema = z
   })
   .superRefine((file, ctx) => {
     const board = boardSpecOf(file);
-    if (board) for (const i of boardIssues(board)) ctx.addIssue({ code: 'custom', path: i.pathParts, message: i.message });
+    if (board)
+      for (const i of boardIssues(board))
+        ctx.addIssue({ code: 'custom', path: i.pathParts, message: i.message });
     const paths = new Map<string, string>();
     file.devices.forEach((d, i) => {
       checkNames(d, ctx, ['devices', i]);
@@ -164,12 +166,14 @@ function boardSpecOf(file: ConfigFile, baseDir?: string): BoardSpec | null {
   if (!hasBoard) return null;
   return {
     // A host chip's lines are its hardware's: not on the board.
-    devices: file.devices.filter((d) => d.chip === undefined).map((d) => ({
-      name: d.name ?? d.socket,
-      lines: typeof d.lines === 'number' ? d.lines : 8,
-      names: d.names,
-      pull: d.pull,
-    })),
+    devices: file.devices
+      .filter((d) => d.chip === undefined)
+      .map((d) => ({
+        name: d.name ?? d.socket,
+        lines: typeof d.lines === 'number' ? d.lines : 8,
+        names: d.names,
+        pull: d.pull,
+      })),
     wires: file.wires,
     nets: file.nets,
     peripherals: file.peripherals,

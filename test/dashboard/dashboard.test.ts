@@ -188,7 +188,12 @@ describe('dashboard in chromium', { skip, timeout: 120_000 }, () => {
           error: 'no line 9 (device has 4 lines: 0..3; named: 0 led, 1 button, 2 reset)',
         },
         { type: 'result', id: 2, ok: false, error: '"value" must be 0 or 1, not 7' },
-        { type: 'result', id: 3, ok: false, error: '"type" must be "input", "pulse" or "button", not "blink"' },
+        {
+          type: 'result',
+          id: 3,
+          ok: false,
+          error: '"type" must be "input", "pulse" or "button", not "blink"',
+        },
         { type: 'result', id: null, ok: false, error: 'a command is a JSON object' },
       ],
     );
