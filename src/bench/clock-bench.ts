@@ -56,6 +56,7 @@ export async function runClockBench(opts: { seconds: number; periodMs: number })
   clock.run();
   const cpuShare = await cpuShareOver(seconds * 1000);
   const load = loadavg()[0];
+  const stop = process.hrtime.bigint();
   clock.halt();
   await board.close();
 
@@ -64,14 +65,16 @@ export async function runClockBench(opts: { seconds: number; periodMs: number })
   let skipped = 0;
   const rises: bigint[] = [];
   // Each series (rising at start + k·P, falling at start + P/2 + k·P): an edge stands for the
-  // nearest deadline after the previous edge's (lateness beyond half a period reads as the next
-  // deadline, early); a deadline with no edge was skipped.
+  // latest deadline at or before it (the scheduler runs up to EARLY_NS early), or the one after the
+  // previous edge's if that is later; a deadline with no edge was skipped. The edge halt() makes is
+  // not the clock's.
   for (const level of [1, 0] as const) {
     const origin = start + (level === 1 ? 0n : periodNs / 2n);
     let k = -1;
     for (const e of edges) {
       if (e.level !== level || e.ns < origin - EARLY_NS) continue;
-      const next = Math.max(k + 1, Math.round(Number(e.ns - origin) / Number(periodNs)));
+      if (e.ns > stop) continue;
+      const next = Math.max(k + 1, Number((e.ns - origin + EARLY_NS) / periodNs));
       if (k >= 0 && level === 1) skipped += next - k - 1;
       k = next;
       lateness.push(Number(e.ns - origin - BigInt(k) * periodNs) / 1000);
