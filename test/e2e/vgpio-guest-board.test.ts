@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ControlClient } from '../../src/control/control-client.ts';
 import type { ControlEvent } from '../../src/control/control-protocol.ts';
 import { GuestVm, tryLoadGuestEnv } from './guest/guest-vm.ts';
+import { parseGpiomonEvents } from './guest/gpiomon-output.ts';
 
 const env = await tryLoadGuestEnv();
 const skip = env ? false : 'guest cache missing: run test/e2e/guest/build-guest.sh';
@@ -121,24 +122,6 @@ class BoardRig {
   }
 }
 
-interface EdgeEvent {
-  edge: 'RISING' | 'FALLING';
-  offset: number;
-  time: number;
-}
-
-/** libgpiod 1.6 gpiomon output; every line must be an event. */
-function parseEvents(out: string): EdgeEvent[] {
-  return out
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const m = /^event: +(RISING|FALLING) EDGE offset: (\d+) timestamp: \[ *(\d+\.\d{9})\]$/.exec(l);
-      assert.ok(m, `not a gpiomon event line: ${JSON.stringify(l)}`);
-      return { edge: m[1] as EdgeEvent['edge'], offset: Number(m[2]), time: Number(m[3]) };
-    });
-}
-
 /** Runs `cmd` detached in the guest (GuestVm.background: never `cmd &` on the console shell). */
 const start = (vm: GuestVm, cmd: string): Promise<number> => vm.background(cmd);
 
@@ -173,7 +156,7 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
         // From here on only the guest acts: its own output interrupts its own input through the wire.
         assert.equal((await vm.run(TOGGLES, 30_000)).code, 0);
         const r = await finish(vm, mon, '/tmp/mon');
-        const events = parseEvents(r.out);
+        const events = parseGpiomonEvents(r.out);
         assert.deepEqual(
           events.map((e) => `${e.edge}@${e.offset}`),
           TOGGLE_EDGES.map((e) => `${e}@1`),
@@ -203,7 +186,7 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
         const mon = await start(b, `gpiomon -n 4 ${CHIP} 1 >/tmp/mon 2>&1`);
         await rig.waitArmed('b', 1);
         assert.equal((await a.run(TOGGLES, 30_000)).code, 0);
-        const seen = parseEvents((await finish(b, mon, '/tmp/mon')).out);
+        const seen = parseGpiomonEvents((await finish(b, mon, '/tmp/mon')).out);
         assert.deepEqual(
           seen.map((e) => `${e.edge}@${e.offset}`),
           TOGGLE_EDGES.map((e) => `${e}@1`),
@@ -222,7 +205,7 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
           const events: ControlEvent[] = [];
           const sub = await rig.control('a').subscribe((e) => events.push(e));
           assert.equal((await a.run(`gpioset -m time -u 1500000 ${CHIP} 0=1`, 30_000)).code, 0);
-          const answer = parseEvents((await finish(a, listener, '/tmp/answer')).out);
+          const answer = parseGpiomonEvents((await finish(a, listener, '/tmp/answer')).out);
           assert.deepEqual(
             answer.map((e) => `${e.edge}@${e.offset}`),
             ['RISING@1'],
@@ -258,7 +241,7 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
       const mon = await start(vm, `gpiomon -n 5 ${CHIP} 0 >/tmp/btn 2>&1`);
       await rig.waitArmed('dev', 0);
       await rig.control('dev').button('btn', 'press');
-      const press = parseEvents((await finish(vm, mon, '/tmp/btn')).out);
+      const press = parseGpiomonEvents((await finish(vm, mon, '/tmp/btn')).out);
       // Pulled up, pressed to 0: falling, and the bounce back and forth, ending low.
       assert.deepEqual(
         press.map((e) => e.edge),
@@ -268,7 +251,7 @@ describe('boards with real guests (QEMU 10, TCG)', { concurrency: false }, () =>
       assert.ok(span > 0.15 && span < 0.4, `the bounce spans ${span} s`);
       assert.deepEqual(await vm.run(`gpioget ${CHIP} 0`), { out: '0\n', code: 0 });
 
-      const clk = parseEvents((await vm.run(`gpiomon -n 8 -r ${CHIP} 1`, 30_000)).out);
+      const clk = parseGpiomonEvents((await vm.run(`gpiomon -n 8 -r ${CHIP} 1`, 30_000)).out);
       assert.equal(clk.length, 8);
       const gaps = clk.slice(1).map((e, i) => (e.time - clk[i].time) * 1000);
       const mean = ((clk[7].time - clk[0].time) * 1000) / 7;

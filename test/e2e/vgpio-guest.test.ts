@@ -14,6 +14,7 @@ import type { ControlReply, DeviceStatus, LineStatus } from '../../src/control/c
 import type { LineSnapshot } from '../../src/device/gpio-device.ts';
 import { Direction, IrqType } from '../../src/protocol/constants.ts';
 import { GuestVm, tryLoadGuestEnv, type QemuFlavor } from './guest/guest-vm.ts';
+import { parseGpiomonEvents, type GpiomonEvent } from './guest/gpiomon-output.ts';
 
 /** A status line (names: control protocol v1) in the model's codes, which these checks compare. */
 const asSnapshot = (l: LineStatus): LineSnapshot => ({
@@ -309,26 +310,7 @@ async function gpioget(vm: GuestVm, lines: number[]): Promise<number[]> {
   return r.out.trim().split(' ').map(Number);
 }
 
-interface EdgeEvent {
-  edge: 'RISING' | 'FALLING';
-  offset: number;
-  /** Seconds, as printed. */
-  time: number;
-}
-
-/** Parses libgpiod 1.6 gpiomon output; every line must be an event. */
-function parseEvents(out: string): EdgeEvent[] {
-  return out
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const m = /^event: +(RISING|FALLING) EDGE offset: (\d+) timestamp: \[ *(\d+\.\d{9})\]$/.exec(l);
-      assert.ok(m, `not a gpiomon event line: ${JSON.stringify(l)}`);
-      return { edge: m[1] as EdgeEvent['edge'], offset: Number(m[2]), time: Number(m[3]) };
-    });
-}
-
-function assertEvents(events: EdgeEvent[], line: number, expected: EdgeEvent['edge'][]): void {
+function assertEvents(events: GpiomonEvent[], line: number, expected: GpiomonEvent['edge'][]): void {
   assert.deepEqual(
     events.map((e) => `${e.edge}@${e.offset}`),
     expected.map((e) => `${e}@${line}`),
@@ -471,7 +453,7 @@ describe('vgpio serving a Linux guest under QEMU 10 (interrupts)', { timeout: 30
     name: string;
     flag: string;
     line: number;
-    expected: EdgeEvent['edge'][];
+    expected: GpiomonEvent['edge'][];
     /** Wait for the arming with `vgpio status --json` rather than the control client. */
     viaCli?: boolean;
   }
@@ -503,7 +485,7 @@ describe('vgpio serving a Linux guest under QEMU 10 (interrupts)', { timeout: 30
         await rig.drive(c.line, SEQUENCE, true);
         const r = await fg;
         assert.equal(r.code, 0, r.out);
-        assertEvents(parseEvents(r.out), c.line, c.expected);
+        assertEvents(parseGpiomonEvents(r.out), c.line, c.expected);
         await rig.waitLine(c.line, 'gpiomon to release it', (l) => l.irqType === IrqType.NONE && !l.armed);
         const c1 = (await rig.line(c.line)).counters;
         assert.equal(c1.edges - c0.edges, c.expected.length, 'edges counted by the device');
@@ -518,7 +500,7 @@ describe('vgpio serving a Linux guest under QEMU 10 (interrupts)', { timeout: 30
         await sleep(1000);
         await killAndWaitReleased(rig, pid, c.line);
         const out = await vm.run(`cat ${file}`);
-        assertEvents(parseEvents(out.out), c.line, c.expected);
+        assertEvents(parseGpiomonEvents(out.out), c.line, c.expected);
         const c2 = (await rig.line(c.line)).counters;
         assert.equal(c2.delivered - c1.delivered, c.expected.length, 'interrupts delivered');
       }),
@@ -552,7 +534,7 @@ describe('vgpio serving a Linux guest under QEMU 10 (interrupts)', { timeout: 30
         await killAndWaitReleased(rig, pid, line);
         const done = await rig.line(line);
         assert.equal(done.counters.delivered - armed.counters.delivered, 1);
-        assertEvents(parseEvents((await vm.run(`cat ${file}`)).out), line, ['RISING']);
+        assertEvents(parseGpiomonEvents((await vm.run(`cat ${file}`)).out), line, ['RISING']);
       }
       assert.doesNotMatch(rig.daemon.log, / (WARN|ERROR) /);
     }),
@@ -717,7 +699,7 @@ describe('QEMU killed and started again against the same daemon', { timeout: 300
       await rig.waitArmed(monitorLine);
       await sleep(300);
       await killAndWaitReleased(rig, pid, monitorLine);
-      assertEvents(parseEvents((await vm.run(`cat ${file}`)).out), monitorLine, ['RISING']);
+      assertEvents(parseGpiomonEvents((await vm.run(`cat ${file}`)).out), monitorLine, ['RISING']);
       const done = await rig.line(monitorLine);
       assert.equal(done.counters.delivered - armed.counters.delivered, 1);
 
