@@ -58,7 +58,8 @@ function run(cmd: string, done: (out: string) => boolean = () => false, ms = 500
       }
     });
     c.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    c.on('exit', (code) => {
+    // 'close', not 'exit': the process can exit before its last output has been read.
+    c.on('close', (code) => {
       clearTimeout(t);
       resolve({ code, out: out + err });
     });
