@@ -64,7 +64,7 @@ test('README node:test example, run as written by node --test: passes against th
   let out = '';
   child.stdout.on('data', (d) => (out += String(d)));
   child.stderr.on('data', (d) => (out += String(d)));
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const code = await new Promise<number | null>((r) => child.on('close', r)); // after its output is read
   assert.equal(code, 0, out);
   assert.match(out, /^ok 1 - pressing the button turns the LED on$/m);
   assert.match(out, /^# pass 1$/m);

@@ -34,7 +34,8 @@ export class Daemon {
       this.poke();
     });
     this.exited = new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': by then every byte the process wrote has been read.
+      child.on('close', (code, signal) => {
         this.exit = { code, signal };
         this.poke();
         resolve(this.exit);
