@@ -10,7 +10,8 @@
         "native/memory.c",
         "native/poller.c",
         "native/affinity.c",
-        "native/chardev.c"
+        "native/chardev.c",
+        "native/timer.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-O2"],

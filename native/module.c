@@ -40,6 +40,11 @@ NAPI_MODULE_INIT() {
       FN("getAffinity", js_get_affinity),
       FN("ioctl", js_ioctl),
       FN("readFd", js_read_fd),
+      FN("timerfdCreate", js_timerfd_create),
+      FN("timerfdArm", js_timerfd_arm),
+      FN("timerfdDisarm", js_timerfd_disarm),
+      FN("timerfdRead", js_timerfd_read),
+      FN("monotonicNs", js_monotonic_ns),
   };
   if (!poller_init(env, exports)) return NULL;
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));

@@ -12,6 +12,7 @@
  *   poller.c   FdPoller (uv_poll_t) and the per-environment state
  *   affinity.c CPU placement
  *   chardev.c  ioctl and non-blocking read (the GPIO character device)
+ *   timer.c    timerfd at absolute CLOCK_MONOTONIC deadlines (board time)
  *
  * Conventions
  *  - Every failing system call throws an Error with
@@ -134,5 +135,10 @@ EXPORT(js_set_affinity);
 EXPORT(js_get_affinity);
 EXPORT(js_ioctl);
 EXPORT(js_read_fd);
+EXPORT(js_timerfd_create);
+EXPORT(js_timerfd_arm);
+EXPORT(js_timerfd_disarm);
+EXPORT(js_timerfd_read);
+EXPORT(js_monotonic_ns);
 
 #endif

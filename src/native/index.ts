@@ -147,6 +147,11 @@ export interface NativeBinding {
   getAffinity(): number[];
   ioctl(fd: number, request: number, arg: ArrayBufferView): number;
   readFd(fd: number, buffer: ArrayBufferView): number | null;
+  timerfdCreate(): number;
+  timerfdArm(fd: number, deadlineNs: bigint): void;
+  timerfdDisarm(fd: number): void;
+  timerfdRead(fd: number): bigint | null;
+  monotonicNs(): bigint;
   FdPoller: FdPollerConstructor;
 }
 
@@ -437,6 +442,41 @@ export function ioctl(fd: number, request: number, arg: ArrayBufferView): number
 /** read(2) into `buffer`: the byte count (0 at end of file), or null on EAGAIN. */
 export function readFd(fd: number, buffer: ArrayBufferView): number | null {
   return binding.readFd(fd, buffer);
+}
+
+// ---- timerfd (board time) ------------------------------------------------------------------
+
+/**
+ * timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), disarmed. Its readiness is watched
+ * with an {@link FdPoller} (`drainEventfd: true` reads the expiration count the same way); close it
+ * with {@link closeFd}.
+ */
+export function timerfdCreate(): number {
+  return binding.timerfdCreate();
+}
+
+/**
+ * Arm for one expiration at the absolute CLOCK_MONOTONIC time `deadlineNs` (the clock of
+ * `process.hrtime.bigint()`), at once if it has passed; replaces any earlier arming. RangeError
+ * unless 1n <= deadlineNs < 2n ** 63n; 'EINVAL' for a descriptor that is not a timerfd.
+ */
+export function timerfdArm(fd: number, deadlineNs: bigint): void {
+  binding.timerfdArm(fd, deadlineNs);
+}
+
+/** No expiration until armed again; one that already happened stays readable. */
+export function timerfdDisarm(fd: number): void {
+  binding.timerfdDisarm(fd);
+}
+
+/** The expirations since the last read (resetting them), or null when none; never blocks. */
+export function timerfdRead(fd: number): bigint | null {
+  return binding.timerfdRead(fd);
+}
+
+/** clock_gettime(CLOCK_MONOTONIC) in ns: the timerfd's clock. */
+export function monotonicNs(): bigint {
+  return binding.monotonicNs();
 }
 
 // ---- poller --------------------------------------------------------------------------------
