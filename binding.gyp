@@ -28,6 +28,13 @@
       "sources": ["native/eventfd-floor.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "cflags_c": ["-std=gnu11"]
+    },
+    {
+      "target_name": "vgpio_bench_frontend",
+      "type": "executable",
+      "sources": ["native/bench-frontend.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_c": ["-std=gnu11"]
     }
   ]
 }
