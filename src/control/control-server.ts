@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { BoardLines } from '../board/board-lines.ts';
+import { BoardLines, type LinePeripheral } from '../board/board-lines.ts';
 import type { DeviceEvent } from '../device/device-events.ts';
 import { directionNameOf, edgeNameOf } from '../device/device-events.ts';
 import type { GpioDevice } from '../device/gpio-device.ts';
@@ -19,6 +19,7 @@ import {
   type EventType,
   type LineRef,
   type LineStatus,
+  type PeripheralState,
 } from './control-protocol.ts';
 
 export interface ControlTarget<T> {
@@ -59,10 +60,29 @@ export function deviceStatus<T>(target: ControlTarget<T>): DeviceStatus {
     for (const l of lines) {
       const by = board.driverOf(l.line);
       if (by !== undefined) l.drivenBy = by;
-      if (board.buttonOn(l.line)) l.button = true;
+      const p = board.peripheralOn(l.line);
+      if (p) l.peripheral = peripheralState(p);
+      if (p?.peripheral.type === 'button') l.button = true;
     }
   return { ...target.status(), ngpio: target.device.ngpio, lines };
 }
+
+/** What a control client sees of a board peripheral on a line (docs/control-protocol.md §2). */
+export function peripheralState(entry: LinePeripheral): PeripheralState {
+  const { name, role, peripheral: p } = entry;
+  switch (p.type) {
+    case 'button':
+      return { name, role, type: p.type, pressed: p.pressed };
+    case 'clock':
+      return { name, role, type: p.type, running: p.running, periodMs: p.periodMs, duty: p.duty };
+    case 'encoder':
+      return { name, role, type: p.type, position: p.position, target: p.targetPosition, ...p.levels };
+  }
+}
+
+type Operable = LinePeripheral['peripheral'];
+type OperableOf<K extends Operable['type']> = Extract<Operable, { type: K }>;
+const isOf = <K extends Operable['type']>(p: Operable, type: K): p is OperableOf<K> => p.type === type;
 
 /**
  * Serves a device's control endpoint (docs/control-protocol.md): drive inputs, read outputs,
@@ -89,13 +109,16 @@ export class ControlServer<T> {
     target: ControlTarget<T>,
     log: Logger,
     mode = 0o600,
+    /** A socket already listening at `path` (bound by the caller: a worker thread cannot set the umask). */
+    listenFd?: number,
   ): Promise<ControlServer<T>> {
     const c = new ControlServer(path, target, log);
     const listening = new Promise<void>((resolve, reject) => {
       c.server.once('error', (e) => reject(listenError(path, e)));
       c.server.once('listening', () => resolve());
     });
-    bindSocketFile(path, mode, () => c.server.listen(path));
+    if (listenFd !== undefined) c.server.listen({ fd: listenFd });
+    else bindSocketFile(path, mode, () => c.server.listen(path));
     await listening;
     return c;
   }
@@ -219,17 +242,26 @@ export class ControlServer<T> {
       case 'release':
       case 'click': {
         // A board file's button on the line (src/board/button.ts).
-        const line = this.resolve(req.line);
-        const lines = this.target.lines;
-        const button = lines instanceof BoardLines ? lines.buttonOn(line) : undefined;
-        if (!button)
-          throw new RequestError(
-            'failed',
-            `${req.op}: line ${line} has no button (a board file's "button" peripheral)`,
-          );
+        const [entry, button] = this.peripheralOn(req.op, req.line, 'button');
         if (req.op === 'click') await button.click(req.holdMs);
         else button[req.op]();
-        return { ok: true };
+        return { ok: true, peripheral: peripheralState(entry) };
+      }
+      case 'clock': {
+        const [entry, clock] = this.peripheralOn(req.op, req.line, 'clock');
+        if (req.action === 'start') clock.run();
+        else if (req.action === 'stop') clock.halt();
+        if (req.action) this.log.log('debug', `clock ${req.action}`, { peripheral: entry.name });
+        return { ok: true, peripheral: peripheralState(entry) };
+      }
+      case 'encoder': {
+        // Replies once the encoder is there (|Δ| steps of its stepMs), or when a later move cuts it short.
+        const [entry, encoder] = this.peripheralOn(req.op, req.line, 'encoder');
+        if (req.position !== null) {
+          this.log.log('debug', 'encoder moved', { peripheral: entry.name, position: req.position });
+          await encoder.moveTo(req.position);
+        }
+        return { ok: true, peripheral: peripheralState(entry) };
       }
       case 'watch': {
         if (!sock) throw new RequestError('failed', 'watch needs a connection (in process: device.events)');
@@ -238,6 +270,23 @@ export class ControlServer<T> {
         return { ok: true, timeNs: process.hrtime.bigint().toString(), status: deviceStatus(this.target) };
       }
     }
+  }
+
+  /** The board's `type` peripheral on the line, or the `failed` error naming what the line has instead. */
+  private peripheralOn<K extends Operable['type']>(
+    op: string,
+    ref: LineRef,
+    type: K,
+  ): [LinePeripheral, OperableOf<K>] {
+    const line = this.resolve(ref);
+    const lines = this.target.lines;
+    const entry = lines instanceof BoardLines ? lines.peripheralOn(line) : undefined;
+    if (entry && isOf(entry.peripheral, type)) return [entry, entry.peripheral];
+    const has = entry ? `; it has the ${entry.peripheral.type} "${entry.name}"` : '';
+    throw new RequestError(
+      'failed',
+      `${op}: line ${line} has no ${type} (a board file's "${type}" peripheral${has})`,
+    );
   }
 
   private resolve(ref: LineRef): number {

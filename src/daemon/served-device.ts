@@ -28,6 +28,10 @@ export interface DeviceConfig {
   pollUs?: number;
   /** Serve a host GPIO chip's lines (chip offsets `lines`, default all) instead of simulated ones. */
   chip?: { path: string; lines?: number[] };
+  /** The control socket, already listening at `control` (bound by the main thread for a worker). */
+  controlFd?: number;
+  /** `vgpio serve --workers N`: the worker thread (0..N-1) this device is served from. */
+  worker?: number;
   /** Serve these simulated lines (a board's, src/board) instead of fresh ones. */
   simulated?: SimulatedLines;
 }
@@ -128,6 +132,7 @@ export class ServedDevice {
           { device: d.gpio, lines: d.lines, status: () => d.status() },
           log,
           mode,
+          config.controlFd,
         );
       } catch (e) {
         // The device socket is already listening: take it down again, or its file would be left behind.
