@@ -15,13 +15,14 @@
  * NO_NOTIFY, or avail_event under EVENT_IDX, virtio 1.2 §2.7.10), so a busy-polling back-end gets
  * none.
  *
- * Without --commands: warm-up, N round trips (one in flight), the value of each line used, then N
+ * Without --commands: SET_DIRECTION IN on the lines used, warm-up, N round trips (one in flight), the value of each line used, then N
  * requests with each --in-flight K; printed as text or, with --json, one JSON object.
  * With --commands (the form `vgpio bench` drives, one process per back-end, kept connected so
  * back-ends can be measured interleaved) it prints "ready ngpio=N features=0xF protocol=0xP
  * queue=Q" and then reads one command a line from stdin, answering one line each:
  *   rt N        -> "rt CPU_NS NS1 NS2 ... NSN"      N round trips, each in ns
  *   tp K N      -> "tp K REQUESTS WALL_NS CPU_NS"   about N requests, K in flight
+ *   inputs K    -> "inputs K"                       SET_DIRECTION IN on lines 0..K-1
  *   values K    -> "values V0 ... VK-1"             one GET_VALUE on each of lines 0..K-1
  *   quit (or end of input) -> "bye base=B"          rings stopped, GET_VRING_BASE checked
  * CPU_NS is this process's CPU time during the command. Errors go to stderr as
@@ -74,7 +75,9 @@ enum {
 #define DESC_F_WRITE 2
 #define AVAIL_F_NO_INTERRUPT 1
 #define USED_F_NO_NOTIFY 1
+#define SET_DIRECTION 0x0003
 #define GET_VALUE 0x0004
+#define DIRECTION_IN 2
 #define MAX_QUEUE 1024
 
 struct desc {
@@ -249,19 +252,22 @@ static void ring_layout(void) {
   avail[0] = spin && !event_idx ? AVAIL_F_NO_INTERRUPT : 0;
 }
 
-/* Makes chain `slot` (a GET_VALUE on `line`) available; not yet published. */
-static void add(uint32_t slot, uint16_t line) {
+/* Makes chain `slot` (a request on `line`) available; not yet published. */
+static unsigned char busy[MAX_QUEUE / 2]; /* chains made available and not yet used */
+
+static void add_request(uint32_t slot, uint16_t type, uint16_t line, uint32_t value) {
   unsigned char *s = SLOT(slot);
-  uint16_t type = GET_VALUE;
-  uint32_t zero = 0;
   memcpy(s, &type, 2);
   memcpy(s + 2, &line, 2);
-  memcpy(s + 4, &zero, 4);
+  memcpy(s + 4, &value, 4);
+  busy[slot] = 1;
   s[8] = 0xee; /* neither OK nor ERR: a reply the device did not write is seen */
   s[9] = 0xee;
   avail[2 + (avail_idx % qsize)] = (uint16_t)(2 * slot);
   avail_idx++;
 }
+
+static void add(uint32_t slot, uint16_t line) { add_request(slot, GET_VALUE, line, 0); }
 
 /* Publishes the added chains and kicks unless the device suppressed kicks. */
 static void publish(void) {
@@ -292,12 +298,16 @@ static uint32_t take(uint16_t *value) {
   last_used++;
   if (id >= qsize || id % 2 != 0) die("used ring entry %u has id %u, not a chain head we made available", last_used - 1, id);
   uint32_t slot = id / 2;
+  if (!busy[slot]) die("used ring entry %u has id %u, a chain not in flight (used twice?)", last_used - 1, id);
+  busy[slot] = 0;
   unsigned char *s = SLOT(slot);
-  uint16_t line;
+  uint16_t line, type;
+  memcpy(&type, s, 2);
   memcpy(&line, s + 2, 2);
-  if (len != 2) die("GET_VALUE line %u: used length %u, expected 2 (docs/protocol.md §1)", line, len);
-  if (s[8] != 0) die("GET_VALUE line %u: status %u, expected 0 (OK)", line, s[8]);
-  if (s[9] > 1) die("GET_VALUE line %u: value %u, expected 0 or 1", line, s[9]);
+  const char *what = type == GET_VALUE ? "GET_VALUE" : "SET_DIRECTION";
+  if (len != 2) die("%s line %u: used length %u, expected 2 (docs/protocol.md §1)", what, line, len);
+  if (s[8] != 0) die("%s line %u: status %u, expected 0 (OK)", what, line, s[8]);
+  if (s[9] > 1 || (type != GET_VALUE && s[9] != 0)) die("%s line %u: value %u in the response", what, line, s[9]);
   *value = s[9];
   completed++;
   return slot;
@@ -343,6 +353,17 @@ static uint16_t get_value(uint16_t line) {
   uint16_t v;
   take(&v);
   return v;
+}
+
+/* SET_DIRECTION IN on lines 0..k-1, as a guest requesting them as inputs does. */
+static void set_inputs(uint32_t k) {
+  for (uint32_t line = 0; line < k; line++) {
+    add_request(0, SET_DIRECTION, (uint16_t)line, DIRECTION_IN);
+    publish();
+    wait_used();
+    uint16_t v;
+    take(&v);
+  }
 }
 
 static void round_trips(uint64_t *ns, long n) {
@@ -579,6 +600,12 @@ static void commands(void) {
       for (long i = 0; i < a; i++) printf(" %u", get_value((uint16_t)i));
       watch(0);
       putchar('\n');
+    } else if (sscanf(line, "inputs %ld %c", &a, &extra) == 1 && a >= 1) {
+      if ((uint32_t)a > ngpio) die("inputs %ld: the back-end has %u lines", a, ngpio);
+      watch(1);
+      set_inputs((uint32_t)a);
+      watch(0);
+      printf("inputs %ld\n", a);
     } else if (strcmp(line, "quit\n") == 0 || strcmp(line, "quit") == 0) {
       break;
     } else {
@@ -649,7 +676,11 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  uint32_t nv = 0;
+  for (int i = 0; i < nk; i++) nv = ks[i] > nv ? ks[i] : nv;
+  if (nv > ngpio) nv = ngpio;
   watch(1);
+  set_inputs(nv);
   round_trips(NULL, warmup);
   uint64_t *ns = malloc(sizeof *ns * (size_t)iterations);
   if (!ns) die("out of memory");
@@ -657,9 +688,6 @@ int main(int argc, char **argv) {
   round_trips(ns, iterations);
   uint64_t rt_cpu = CPU() - c0;
   qsort(ns, (size_t)iterations, sizeof *ns, cmp_u64);
-  uint32_t nv = 0;
-  for (int i = 0; i < nk; i++) nv = ks[i] > nv ? ks[i] : nv;
-  if (nv > ngpio) nv = ngpio;
   uint16_t values[MAX_QUEUE / 2];
   for (uint32_t i = 0; i < nv; i++) values[i] = get_value((uint16_t)i);
   struct {

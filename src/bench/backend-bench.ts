@@ -1,8 +1,10 @@
 import { GpioDriver } from '../driver/gpio-driver.ts';
 import { getAffinity, getCpu, setAffinity } from '../native/index.ts';
-import { Direction, IrqType, VIRTIO_ID_GPIO } from '../protocol/constants.ts';
+import { IrqType, VIRTIO_ID_GPIO } from '../protocol/constants.ts';
 import { VhostUserFrontend } from '../transports/vhost-user/frontend.ts';
 import type { InputDriver } from '../conformance/input-driver.ts';
+import { NodeBenchFrontend, type BenchFrontend, type FrontendKind } from './bench-frontend.ts';
+import { CBenchFrontend } from './bench-frontend-c.ts';
 import { cEventfdFloor, eventfdFloor, type FloorResult } from './eventfd-floor.ts';
 import { summarize, type LatencySummary } from './percentiles.ts';
 import { cpuNsOf, lastCpuOf, pinProcess, type ProcessPin } from './process-stats.ts';
@@ -28,6 +30,12 @@ export interface BenchOptions {
   /** Each measurement is cut into this many slices, taken from each target in turn (interleaved). */
   rounds: number;
   placement: PlacementMode | null;
+  /** What sends the requests: the C front-end (measures the back-end) or our Node driver. */
+  frontend: FrontendKind;
+  /** C front-end: poll used.idx instead of blocking in read(2) on the call eventfd. */
+  spin?: boolean;
+  /** C front-end: negotiate VIRTIO_F_EVENT_IDX. */
+  eventIdx?: boolean;
 }
 
 export interface Throughput {
@@ -44,7 +52,7 @@ export interface TargetResult {
   interrupt: (LatencySummary & { drive: string }) | null;
   /** Back-end CPU time (all its threads) over every request measured, per request; null without a pid. */
   backendCpuUsPerRequest: number | null;
-  /** This process's CPU time (the Node front-end and driver) per request. */
+  /** The front-end's CPU time per request: the C process's, or this process's with the Node driver. */
   benchCpuUsPerRequest: number;
   ratios: {
     roundTripP50OverCFloorP50: number | null;
@@ -56,6 +64,9 @@ export interface TargetResult {
 }
 
 export interface BenchResult {
+  frontend: FrontendKind;
+  /** C front-end: how it waits for completions. */
+  wait: 'read' | 'spin' | null;
   targets: TargetResult[];
   floor: { node: FloorResult; c: FloorResult | { error: string } };
   placement: {
@@ -74,41 +85,51 @@ const us = (a: bigint, b: bigint): number => Number(b - a) / 1000;
 
 interface Session {
   target: BenchTarget;
-  driver: GpioDriver;
+  frontend: BenchFrontend;
+  ngpio: number;
   roundTrip: number[];
-  throughput: Map<number, { requests: number; ns: bigint }>;
+  throughput: Map<number, { requests: number; ns: number }>;
   backendNs: bigint | null;
-  benchUs: number;
+  frontendNs: number;
   requests: number;
 }
 
-/** Runs `body` as one slice of a target's measurement, adding its CPU cost (both sides) to the session. */
-async function slice(s: Session, requests: number, body: () => Promise<void>): Promise<void> {
+/**
+ * Runs `body` as one slice of a target's measurement, adding its CPU cost to the session: the
+ * back-end's (from /proc) and the front-end's (as `body` reports it).
+ */
+async function slice<T extends { cpuNs: number }>(
+  s: Session,
+  body: () => Promise<T>,
+  requestsOf: (r: T) => number,
+): Promise<T> {
   const pid = s.target.backendPid;
   const b0 = pid === null ? null : cpuNsOf(pid);
-  const c0 = process.cpuUsage();
-  await body();
-  const c1 = process.cpuUsage(c0);
+  const r = await body();
   const b1 = pid === null ? null : cpuNsOf(pid);
-  s.benchUs += c1.user + c1.system;
-  s.requests += requests;
+  s.frontendNs += r.cpuNs;
+  s.requests += requestsOf(r);
   if (b0 === null || b1 === null) s.backendNs = null;
   else if (s.backendNs !== null) s.backendNs += b1 - b0;
+  return r;
 }
 
-/** `per` GET_VALUE requests on each of `lines` lines, one sequential loop per line, all at once. */
-async function inFlight(driver: GpioDriver, lines: number, per: number): Promise<void> {
-  const loops: Promise<void>[] = [];
-  for (let line = 0; line < lines; line++)
-    loops.push(
-      (async () => {
-        for (let i = 0; i < per; i++) await driver.getValue(line);
-      })(),
-    );
-  await Promise.all(loops);
-}
-
+/** Interrupt latency needs the eventq: always through our Node driver, on a connection of its own. */
 async function interruptLatency(
+  socket: string,
+  drive: InputDriver,
+  n: number,
+): Promise<(LatencySummary & { drive: string }) | null> {
+  const transport = await VhostUserFrontend.connect(socket, VIRTIO_ID_GPIO, { timeoutMs: 5000 });
+  const driver = await GpioDriver.open(transport);
+  try {
+    return driver.irqSupported ? await measureInterrupts(driver, drive, n) : null;
+  } finally {
+    await driver.close();
+  }
+}
+
+async function measureInterrupts(
   driver: GpioDriver,
   drive: InputDriver,
   n: number,
@@ -153,58 +174,70 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
   if (cpus) setAffinity([cpus.bench]);
   const pins: ProcessPin[] = [];
   const sessions: Session[] = [];
+  const connected = new Set<BenchFrontend>();
+  const open = (socket: string): Promise<BenchFrontend> =>
+    o.frontend === 'c'
+      ? CBenchFrontend.open(socket, { cpu: cpus?.bench ?? null, spin: o.spin, eventIdx: o.eventIdx })
+      : NodeBenchFrontend.open(socket);
   try {
     for (const target of o.targets) {
       if (cpus && target.backendPid !== null) pins.push(pinProcess(target.backendPid, cpus.peer));
-      const transport = await VhostUserFrontend.connect(target.socket, VIRTIO_ID_GPIO, { timeoutMs: 5000 });
-      const driver = await GpioDriver.open(transport);
+      const frontend = await open(target.socket);
+      connected.add(frontend);
       sessions.push({
         target,
-        driver,
+        frontend,
+        ngpio: frontend.ngpio,
         roundTrip: [],
         throughput: new Map(),
         backendNs: 0n,
-        benchUs: 0,
+        frontendNs: 0,
         requests: 0,
       });
     }
     const n = o.iterations;
     const rounds = Math.max(1, Math.min(o.rounds, n));
     for (const s of sessions) {
-      await s.driver.setDirection(0, Direction.IN);
-      for (let i = 0; i < Math.min(200, n); i++) await s.driver.getValue(0); // warm-up (JIT, caches)
+      await s.frontend.setInputs(Math.min(Math.max(1, ...o.inFlight), s.frontend.ngpio));
+      await s.frontend.roundTrips(Math.min(200, n)); // warm-up (JIT, caches)
     }
 
     const perRound = Math.ceil(n / rounds);
     for (let r = 0; r < rounds; r++)
-      for (const s of sessions)
-        await slice(s, perRound, async () => {
-          for (let i = 0; i < perRound; i++) {
-            const t0 = now();
-            await s.driver.getValue(0);
-            s.roundTrip.push(us(t0, now()));
-          }
-        });
+      for (const s of sessions) {
+        const rt = await slice(
+          s,
+          () => s.frontend.roundTrips(perRound),
+          (x) => x.samplesUs.length,
+        );
+        s.roundTrip.push(...rt.samplesUs);
+      }
 
     for (const want of o.inFlight)
       for (let r = 0; r < rounds; r++)
         for (const s of sessions) {
-          const lines = Math.min(want, s.driver.ngpio);
-          const per = Math.max(1, Math.ceil(n / rounds / lines));
-          const t0 = now();
-          await slice(s, per * lines, () => inFlight(s.driver, lines, per));
-          const acc = s.throughput.get(want) ?? { requests: 0, ns: 0n };
-          acc.requests += per * lines;
-          acc.ns += now() - t0;
+          const lines = Math.min(want, s.ngpio);
+          const run = await slice(
+            s,
+            () => s.frontend.inFlight(lines, Math.ceil(n / rounds)),
+            (x) => x.requests,
+          );
+          const acc = s.throughput.get(want) ?? { requests: 0, ns: 0 };
+          acc.requests += run.requests;
+          acc.ns += run.ns;
           s.throughput.set(want, acc);
         }
+    for (const s of sessions) {
+      connected.delete(s.frontend);
+      await s.frontend.close(); // the C front-end checks where the ring stopped
+    }
 
     const interrupts = new Map<Session, TargetResult['interrupt']>();
     for (const s of sessions)
       interrupts.set(
         s,
-        s.target.drive && s.driver.irqSupported
-          ? await interruptLatency(s.driver, s.target.drive, Math.max(1, Math.floor(n / 10)))
+        s.target.drive
+          ? await interruptLatency(s.target.socket, s.target.drive, Math.max(1, Math.floor(n / 10)))
           : null,
       );
 
@@ -216,9 +249,9 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
     const targets = sessions.map((s): TargetResult => {
       const roundTrip = summarize(s.roundTrip);
       const throughput = [...s.throughput].map(([want, t]): Throughput => ({
-        linesInFlight: Math.min(want, s.driver.ngpio),
+        linesInFlight: Math.min(want, s.ngpio),
         requests: t.requests,
-        requestsPerSec: Math.round(t.requests / (Number(t.ns) / 1e9)),
+        requestsPerSec: Math.round(t.requests / (t.ns / 1e9)),
       }));
       const first = throughput[0]?.requestsPerSec ?? NaN;
       const last = throughput[throughput.length - 1]?.requestsPerSec ?? NaN;
@@ -229,7 +262,7 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
         throughput,
         interrupt: interrupts.get(s) ?? null,
         backendCpuUsPerRequest: s.backendNs === null ? null : Number(s.backendNs) / 1000 / s.requests,
-        benchCpuUsPerRequest: s.benchUs / s.requests,
+        benchCpuUsPerRequest: s.frontendNs / 1000 / s.requests,
         ratios: {
           roundTripP50OverCFloorP50: cP50 === null ? null : roundTrip.p50 / cP50,
           roundTripP50OverNodeFloorP50: roundTrip.p50 / node.p50,
@@ -239,6 +272,8 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
       };
     });
     return {
+      frontend: o.frontend,
+      wait: o.frontend === 'c' ? (o.spin ? 'spin' : 'read') : null,
       targets,
       floor: { node, c },
       placement: {
@@ -251,7 +286,7 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
       rounds,
     };
   } finally {
-    for (const s of sessions) await s.driver.close();
+    for (const f of connected) await f.close().catch(() => undefined); // after an error: cleanup only
     for (const p of pins) p.restore();
     if (cpus) setAffinity(benchAffinity);
   }
@@ -267,7 +302,12 @@ function table(rows: string[][]): string {
 }
 
 export function formatBench(r: BenchResult): string {
-  const out: string[] = [];
+  const out: string[] = [
+    r.frontend === 'c'
+      ? `front-end: C (vgpio_bench_frontend), waiting by ${r.wait === 'spin' ? 'polling used.idx' : 'read(2) on the call eventfd'}`
+      : 'front-end: Node (our driver over our vhost-user front-end)',
+    '',
+  ];
   for (const t of r.targets) {
     const rows: string[][] = [['MEASURE', 'N', 'P50 µs', 'P90 µs', 'P99 µs', 'MAX µs', 'RATE /s']];
     const lat = (name: string, s: LatencySummary) =>
@@ -288,7 +328,7 @@ export function formatBench(r: BenchResult): string {
     out.push(`vgpio bench: ${t.socket}`, '', table(rows), '');
     out.push(
       `round trip p50 / C floor p50: ${t.ratios.roundTripP50OverCFloorP50?.toFixed(2) ?? '-'}×; / Node floor p50: ${t.ratios.roundTripP50OverNodeFloorP50.toFixed(2)}×; most vs fewest lines in flight: ${t.ratios.inFlightSpeedup.toFixed(2)}× requests/s`,
-      `CPU per request: back-end ${t.backendCpuUsPerRequest === null ? 'unknown (no pid)' : `${t.backendCpuUsPerRequest.toFixed(2)} µs`} (pid ${t.backendPid ?? '-'}, last on CPU ${t.backendCpu ?? '-'}); bench (Node front-end) ${t.benchCpuUsPerRequest.toFixed(2)} µs`,
+      `CPU per request: back-end ${t.backendCpuUsPerRequest === null ? 'unknown (no pid)' : `${t.backendCpuUsPerRequest.toFixed(2)} µs`} (pid ${t.backendPid ?? '-'}, last on CPU ${t.backendCpu ?? '-'}); front-end (${r.frontend === 'c' ? 'C' : 'Node'}) ${t.benchCpuUsPerRequest.toFixed(2)} µs`,
       '',
     );
   }

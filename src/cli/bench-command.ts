@@ -1,4 +1,6 @@
 import { benchBackends, formatBench, type BenchTarget, type PlacementMode } from '../bench/backend-bench.ts';
+import { cFrontendBuilt, cFrontendProgram } from '../bench/bench-frontend-c.ts';
+import type { FrontendKind } from '../bench/bench-frontend.ts';
 import { socketOwnerPid } from '../bench/process-stats.ts';
 import { CommandInputDriver, ControlInputDriver } from '../conformance/input-driver.ts';
 import { ControlClient } from '../control/control-client.ts';
@@ -14,6 +16,9 @@ export interface BenchArgs {
   placement?: string;
   drive?: string;
   cpu?: string;
+  frontend?: string;
+  spin?: boolean;
+  'event-idx'?: boolean;
   json?: boolean;
 }
 
@@ -25,7 +30,7 @@ const positiveInt = (s: string, flag: string): number => {
 
 export const command = defineCommand({
   usage:
-    'vgpio bench --socket PATH [--socket PATH2 ...] [--iterations N] [--in-flight 1,8,64] [--rounds N] [--placement same|split | --cpu N] [--drive CMD] [--json]',
+    'vgpio bench --socket PATH [--socket PATH2 ...] [--iterations N] [--in-flight 1,8,64] [--rounds N] [--placement same|split | --cpu N] [--frontend c|node] [--spin] [--event-idx] [--drive CMD] [--json]',
   help: `Measures vhost-user-gpio back-ends: GET_VALUE round trip, requests/s with 1, 8 and 64 lines in
 flight, CPU time per request on both sides, interrupt latency (when inputs can be driven), and the
 eventfd ping-pong floors of the same run: two C processes blocking in read(2), and two Node
@@ -41,7 +46,13 @@ Options:
   --placement MODE     same: this process, every back-end and both floors on one CPU;
                        split: this process on one CPU, back-ends and the floors' peers on another
                        (back-ends are found by their socket and pinned with taskset, then restored)
-  --cpu N              only pin this process to CPU N (no back-end pinning)
+  --cpu N              only pin this process (and the front-end) to CPU N (no back-end pinning)
+  --frontend KIND      c: requests sent by an independent C front-end (vgpio_bench_frontend,
+                       built with the addon), so the figures are the back-end's; node: by our
+                       Node driver, which costs more CPU per request than a back-end should
+                       (default: c when built, else node with a notice)
+  --spin               C front-end: poll the used ring instead of sleeping in read(2)
+  --event-idx          C front-end: negotiate VIRTIO_F_EVENT_IDX
   --drive CMD          command that sets an input ({line}, {value} substituted); default: vgpio's
                        control endpoint PATH.ctl when there is one
   --json               results as JSON`,
@@ -53,6 +64,9 @@ Options:
     placement: { type: 'string' },
     drive: { type: 'string' },
     cpu: { type: 'string' },
+    frontend: { type: 'string' },
+    spin: { type: 'boolean' },
+    'event-idx': { type: 'boolean' },
     json: { type: 'boolean' },
   },
   positionals: { min: 0, max: 0 },
@@ -72,6 +86,19 @@ async function targetFor(socket: string, drive: string | undefined): Promise<Ben
   return { socket, drive: control, backendPid };
 }
 
+function chooseFrontend(asked: string | undefined): FrontendKind {
+  if (asked !== undefined && asked !== 'c' && asked !== 'node')
+    throw new UsageError(`--frontend must be c or node (got ${asked})`);
+  if (asked === 'node') return 'node';
+  if (cFrontendBuilt()) return 'c';
+  if (asked === 'c')
+    throw new UsageError(`--frontend c: ${cFrontendProgram} is not built (npm run install builds it)`);
+  process.stderr.write(
+    `vgpio bench: ${cFrontendProgram} is not built (npm run install builds it): measuring through the Node front-end, whose own CPU cost per request is in the figures\n`,
+  );
+  return 'node';
+}
+
 /** `vgpio bench --socket PATH...`: latency, throughput and CPU cost of back-ends, and the floors. */
 export async function bench(a: BenchArgs): Promise<number> {
   const sockets = a.socket ?? [];
@@ -88,6 +115,9 @@ export async function bench(a: BenchArgs): Promise<number> {
     if (!Number.isInteger(cpu) || cpu < 0) throw new UsageError('--cpu must be a CPU number');
     setAffinity([cpu]);
   }
+  const frontend = chooseFrontend(a.frontend);
+  if (frontend === 'node' && (a.spin || a['event-idx']))
+    throw new UsageError('--spin and --event-idx are options of the C front-end (--frontend c)');
   const targets: BenchTarget[] = [];
   try {
     for (const s of sockets) targets.push(await targetFor(s, a.drive));
@@ -97,6 +127,9 @@ export async function bench(a: BenchArgs): Promise<number> {
       inFlight,
       rounds,
       placement: (a.placement as PlacementMode | undefined) ?? null,
+      frontend,
+      spin: a.spin ?? false,
+      eventIdx: a['event-idx'] ?? false,
     });
     process.stdout.write(a.json ? JSON.stringify(result, null, 2) + '\n' : formatBench(result));
     return 0;
