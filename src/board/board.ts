@@ -15,6 +15,8 @@ import {
 import type { BoardSpec, PeripheralSpec } from './board-schema.ts';
 import { createPeripheral } from './builtin-peripherals.ts';
 import { Button } from './button.ts';
+import { Clock } from './clock.ts';
+import { Encoder } from './encoder.ts';
 import type { Peripheral, PeripheralIo } from './peripheral-io.ts';
 import { UserPeripheral } from './user-peripheral.ts';
 
@@ -159,6 +161,7 @@ export class Board {
       const net = new BoardNet(pins, PULL_LEVEL[n.pull ?? 'up'], true, (m) => this.log('warn', m));
       for (const p of pins) {
         this.nets.set(key(p), net);
+        p.lines.markOpenDrain(p.line);
         // Each line on the net pulls it low while the guest drives it 0 as an output.
         const own = net.addDriver(`nets[${i}]`, null);
         const follow = () => net.drive(own, p.lines.output(p.line));
@@ -263,10 +266,7 @@ export class Board {
         void p.peripheral.exited.then(() => this.stopOne(p));
         await p.peripheral.ready;
       }
-      if (p.peripheral instanceof Button) {
-        const pin = p.roles.get('line')!;
-        pin.lines.attachButton(pin.line, p.peripheral);
-      }
+      this.attach(p, true);
       this.log('info', 'peripheral started', { peripheral: p.name, type: p.peripheral.type });
     } catch (e) {
       this.fail(p, e);
@@ -285,10 +285,7 @@ export class Board {
   private stopOne(p: RunningPeripheral): void {
     if (p.stopped) return;
     p.stopped = true;
-    if (p.peripheral instanceof Button) {
-      const pin = p.roles.get('line')!;
-      pin.lines.attachButton(pin.line, null);
-    }
+    this.attach(p, false);
     try {
       p.peripheral.stop();
     } catch {
@@ -299,6 +296,16 @@ export class Board {
       const d = this.drivers.get(`${p.name}\0${role}`);
       if (d && d.value !== null) this.nets.get(key(p.roles.get(role)!))?.drive(d, null);
     }
+  }
+
+  /** Puts a button, clock or encoder on its lines for the control socket (or takes it off). */
+  private attach(p: RunningPeripheral, on: boolean): void {
+    const { peripheral } = p;
+    if (!(peripheral instanceof Button || peripheral instanceof Clock || peripheral instanceof Encoder))
+      return;
+    for (const [role, pin] of p.roles)
+      if (on) pin.lines.attachPeripheral(pin.line, { name: p.name, role, peripheral });
+      else pin.lines.detachPeripheral(pin.line, peripheral);
   }
 
   private ioFor(p: RunningPeripheral): PeripheralIo {

@@ -28,6 +28,15 @@ export class Clock implements Peripheral {
     return this.timers.length > 0;
   }
 
+  get periodMs(): number {
+    return this.spec.periodMs;
+  }
+
+  /** The fraction of the period spent high. */
+  get duty(): number {
+    return this.spec.duty ?? 0.5;
+  }
+
   /** Starts ticking (the first rising edge now). */
   run(): void {
     const io = this.io;

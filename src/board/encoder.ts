@@ -21,6 +21,8 @@ export class Encoder implements Peripheral {
   private current: number;
   private target: number;
   private timer: Scheduled | null = null;
+  /** Moves not finished yet: a later move or stop ends them where the encoder then is. */
+  private waiters: Array<() => void> = [];
 
   constructor(private readonly spec: EncoderSpec) {
     this.current = spec.position ?? 0;
@@ -31,6 +33,17 @@ export class Encoder implements Peripheral {
     return this.current;
   }
 
+  /** Where the current move goes (the position once it has finished). */
+  get targetPosition(): number {
+    return this.target;
+  }
+
+  /** The A and B levels of the current position. */
+  get levels(): { a: Level; b: Level } {
+    const [a, b] = QUADRATURE[((this.current % 4) + 4) % 4];
+    return { a, b };
+  }
+
   start(io: PeripheralIo): void {
     this.io = io;
     this.apply();
@@ -38,30 +51,48 @@ export class Encoder implements Peripheral {
 
   stop(): void {
     this.timer?.cancel();
+    this.timer = null;
     this.io = null;
+    this.target = this.current;
+    this.settle();
   }
 
-  /** Moves to `position`; resolves once the last step is on the lines. */
+  /**
+   * Moves to `position`; resolves once the last step is on the lines, or when a later move or
+   * stop() cuts this one short.
+   */
   moveTo(position: number): Promise<void> {
-    if (!Number.isInteger(position)) throw new RangeError(`encoder position ${position} is not an integer`);
+    if (!Number.isSafeInteger(position))
+      throw new RangeError(`encoder position ${position} is not an integer`);
     const io = this.io;
     if (!io) throw new Error('the encoder is not running');
     this.target = position;
     this.timer?.cancel();
+    this.timer = null;
+    this.settle();
     return new Promise((resolve) => {
+      this.waiters.push(resolve);
       const step = () => {
-        if (this.current === this.target) return resolve();
-        this.current += this.target > this.current ? 1 : -1;
-        this.apply();
-        if (this.current === this.target) resolve();
+        this.timer = null;
+        if (this.current !== this.target) {
+          this.current += this.target > this.current ? 1 : -1;
+          this.apply();
+        }
+        if (this.current === this.target) this.settle();
         else this.timer = io.after(this.spec.stepMs ?? 1, step);
       };
       step();
     });
   }
 
+  private settle(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+
   private apply(): void {
-    const [a, b] = QUADRATURE[((this.current % 4) + 4) % 4];
+    const { a, b } = this.levels;
     this.io?.set('a', a);
     this.io?.set('b', b);
   }

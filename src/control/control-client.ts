@@ -4,10 +4,13 @@ import {
   CONTROL_PROTOCOL_VERSION,
   controlPathFor,
   isEventType,
+  type ClockAction,
+  type ClockState,
   type ControlEvent,
   type ControlReply,
   type ControlRequestInput,
   type DeviceStatus,
+  type EncoderState,
   type EventType,
   type LevelName,
   type LineRef,
@@ -186,6 +189,30 @@ export class ControlClient {
   /** A board button on the line (docs/control-protocol.md §2): press, release, or click (resolves once released). */
   async button(line: LineRef, action: 'press' | 'release' | 'click', holdMs?: number): Promise<void> {
     await this.ok(action === 'click' ? { op: action, line, holdMs } : { op: action, line });
+  }
+
+  /**
+   * The board clock driving the line (docs/control-protocol.md §2): starts or stops it, or with no
+   * action only reads it. Resolves with its state after the action.
+   */
+  async clock(line: LineRef, action?: ClockAction): Promise<ClockState> {
+    const r = await this.ok(action === undefined ? { op: 'clock', line } : { op: 'clock', line, action });
+    const p = r.peripheral;
+    if (p?.type !== 'clock') throw new Error('the daemon sent no clock state');
+    return p;
+  }
+
+  /**
+   * The board encoder on the line (either of its lines): moves it to `position` and resolves once it
+   * is there (one quadrature step per stepMs), or only reads it when `position` is left out.
+   */
+  async encoder(line: LineRef, position?: number): Promise<EncoderState> {
+    const r = await this.ok(
+      position === undefined ? { op: 'encoder', line } : { op: 'encoder', line, position },
+    );
+    const p = r.peripheral;
+    if (p?.type !== 'encoder') throw new Error('the daemon sent no encoder state');
+    return p;
   }
 
   /** The level the guest drives on an output line (an error if it is not an output). */

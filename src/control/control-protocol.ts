@@ -41,7 +41,9 @@ export type ControlRequest =
   | { op: 'output'; line: LineRef }
   | { op: 'watch'; lines: LineRef[] | null; types: EventType[] | null }
   | { op: 'press' | 'release'; line: LineRef }
-  | { op: 'click'; line: LineRef; holdMs: number };
+  | { op: 'click'; line: LineRef; holdMs: number }
+  | { op: 'clock'; line: LineRef; action: ClockAction | null }
+  | { op: 'encoder'; line: LineRef; position: number | null };
 
 /** A request as sent: optional fields may be left out, `id` is echoed in the reply. */
 export type ControlRequestInput = (
@@ -53,7 +55,35 @@ export type ControlRequestInput = (
   | { op: 'watch'; lines?: LineRef[]; types?: EventType[] }
   | { op: 'press' | 'release'; line: LineRef }
   | { op: 'click'; line: LineRef; holdMs?: number }
+  | { op: 'clock'; line: LineRef; action?: ClockAction }
+  | { op: 'encoder'; line: LineRef; position?: number }
 ) & { id?: number | string };
+
+export type ClockAction = 'start' | 'stop';
+export const CLOCK_ACTIONS: readonly ClockAction[] = ['start', 'stop'];
+/** Encoder positions the `encoder` op takes (a signed 32-bit range). */
+export const ENCODER_POSITION_MIN = -0x80000000;
+export const ENCODER_POSITION_MAX = 0x7fffffff;
+
+/**
+ * A board peripheral as a control client sees it (docs/control-protocol.md §2, §3): its name, which
+ * of its lines this is (`role`), and its state.
+ */
+export type PeripheralState = { name: string; role: string } & (
+  | { type: 'button'; pressed: boolean }
+  | { type: 'clock'; running: boolean; periodMs: number; duty: number }
+  | {
+      type: 'encoder';
+      /** Where the encoder is now, and where its move goes (equal once it has arrived). */
+      position: number;
+      target: number;
+      a: 0 | 1;
+      b: 0 | 1;
+    }
+);
+export type ButtonState = Extract<PeripheralState, { type: 'button' }>;
+export type ClockState = Extract<PeripheralState, { type: 'clock' }>;
+export type EncoderState = Extract<PeripheralState, { type: 'encoder' }>;
 
 export interface LineStatus {
   line: number;
@@ -71,6 +101,8 @@ export interface LineStatus {
   drivenBy?: string;
   /** On a board: a `button` sits on the line (ops press / release / click). */
   button?: true;
+  /** On a board: the button, clock or encoder on the line, with its state. */
+  peripheral?: PeripheralState;
 }
 
 export interface DeviceStatus {
@@ -113,6 +145,8 @@ export type ControlReply = (
       value?: 0 | 1;
       /** watch: the daemon's clock when the stream began */
       timeNs?: string;
+      /** press, release, click, clock, encoder: the peripheral's state after the op */
+      peripheral?: PeripheralState;
     }
   | { ok: false; code: ErrorCode; error: string }
 ) & { id?: number | string };
@@ -176,6 +210,8 @@ export class RequestError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** The request's `id`, when it was readable: the refusal echoes it. */
+    readonly id?: number | string,
   ) {
     super(message);
   }
@@ -196,6 +232,8 @@ const ALLOWED: Record<ControlRequest['op'], readonly string[]> = {
   press: ['line'],
   release: ['line'],
   click: ['line', 'holdMs'],
+  clock: ['line', 'action'],
+  encoder: ['line', 'position'],
 };
 
 const isOp = (v: string): v is ControlRequest['op'] => Object.hasOwn(ALLOWED, v);
@@ -221,9 +259,22 @@ export function decodeRequest(text: string): { id?: number | string; req: Contro
   }
   if (!isObject(parsed))
     throw new RequestError('malformed', `a request is a JSON object, not ${show(parsed)}`);
-  const { id, op } = parsed;
+  const { id } = parsed;
   if (id !== undefined && typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id)))
     throw new RequestError('bad-field', `"id" must be a number or a string, not ${show(id)}`);
+  try {
+    return decodeFields(parsed, id);
+  } catch (e) {
+    if (e instanceof RequestError && id !== undefined) throw new RequestError(e.code, e.message, id);
+    throw e;
+  }
+}
+
+function decodeFields(
+  parsed: { [k: string]: Json },
+  id: number | string | undefined,
+): { id?: number | string; req: ControlRequest } {
+  const { op } = parsed;
   const withId = id === undefined ? {} : { id };
   if (typeof op !== 'string') throw new RequestError('bad-field', `"op" must be a string, not ${show(op)}`);
   if (!isOp(op)) throw new RequestError('unknown-op', `unknown op ${JSON.stringify(op)}`);
@@ -244,6 +295,34 @@ export function decodeRequest(text: string): { id?: number | string; req: Contro
       if (typeof h !== 'number' || !Number.isFinite(h) || h < 0 || h > 60_000)
         throw new RequestError('bad-field', `"holdMs" must be a number of ms in 0..60000, not ${show(h)}`);
       return { ...withId, req: { op: known, line: lineRef(parsed.line, 'line'), holdMs: h } };
+    }
+    case 'clock': {
+      const line = lineRef(parsed.line, 'line');
+      const a = parsed.action;
+      if (a === undefined || a === null) return { ...withId, req: { op: known, line, action: null } };
+      const action = CLOCK_ACTIONS.find((c) => c === a);
+      if (!action)
+        throw new RequestError(
+          'bad-field',
+          `"action" must be "start" or "stop" (or left out), not ${show(a)}`,
+        );
+      return { ...withId, req: { op: known, line, action } };
+    }
+    case 'encoder': {
+      const line = lineRef(parsed.line, 'line');
+      const p = parsed.position;
+      if (p === undefined || p === null) return { ...withId, req: { op: known, line, position: null } };
+      if (
+        typeof p !== 'number' ||
+        !Number.isInteger(p) ||
+        p < ENCODER_POSITION_MIN ||
+        p > ENCODER_POSITION_MAX
+      )
+        throw new RequestError(
+          'bad-field',
+          `"position" must be an integer in ${ENCODER_POSITION_MIN}..${ENCODER_POSITION_MAX} (or left out), not ${show(p)}`,
+        );
+      return { ...withId, req: { op: known, line, position: p } };
     }
     case 'input': {
       const line = lineRef(parsed.line, 'line');

@@ -180,7 +180,7 @@ export class ControlServer<T> {
     try {
       d = decodeRequest(line);
     } catch (e) {
-      return this.refused(e, undefined);
+      return this.refused(e, e instanceof RequestError ? e.id : undefined);
     }
     return this.reply(sock, d.req, d.id);
   }

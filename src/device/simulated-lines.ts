@@ -9,6 +9,8 @@ interface Wire {
   external: Level;
   /** Level the guest drives (meaningful while the line is an output). */
   driven: Level;
+  /** The sensed level last reported to change listeners (a nested change is reported once). */
+  reported: Level;
 }
 
 export interface SequenceStep {
@@ -38,27 +40,30 @@ export class SimulatedLines extends EventEmitter<SimulatedLinesEvents> implement
       throw new RangeError(`ngpio ${ngpio} out of range`);
     this.ngpio = ngpio;
     this.names = Array.from({ length: ngpio }, (_, i) => names[i] ?? '');
-    this.wires = Array.from({ length: ngpio }, () => ({ direction: Direction.NONE, external: 0, driven: 0 }));
+    this.wires = Array.from({ length: ngpio }, () => ({
+      direction: Direction.NONE,
+      external: 0,
+      driven: 0,
+      reported: 0,
+    }));
   }
 
   // --- the guest's side (LineBackend) ---
 
   setDirection(line: number, direction: Direction, value: Level): void {
     const w = this.wire(line);
-    const before = this.sense(line);
     w.direction = direction;
     if (direction === Direction.OUT) w.driven = value;
     this.emit('direction', line, direction);
     if (direction === Direction.OUT) this.emit('output', line, value);
-    this.report(line, before);
+    this.report(line);
   }
 
   drive(line: number, value: Level): void {
     const w = this.wire(line);
-    const before = this.sense(line);
     w.driven = value;
     if (w.direction === Direction.OUT) this.emit('output', line, value);
-    this.report(line, before);
+    this.report(line);
   }
 
   sense(line: number): Level {
@@ -83,10 +88,8 @@ export class SimulatedLines extends EventEmitter<SimulatedLinesEvents> implement
 
   /** Apply a level to the line from outside (what an input senses). */
   setInput(line: number, level: Level): void {
-    const w = this.wire(line);
-    const before = this.sense(line);
-    w.external = level;
-    this.report(line, before);
+    this.wire(line).external = level;
+    this.report(line);
   }
 
   /** The level applied from outside. */
@@ -118,9 +121,16 @@ export class SimulatedLines extends EventEmitter<SimulatedLinesEvents> implement
     }
   }
 
-  private report(line: number, before: Level): void {
+  /**
+   * Reports the sensed level if it changed. A subclass whose `sense` reads something else (an
+   * open-drain net, src/board/board-lines.ts) may change it again from an 'output' listener: the
+   * inner call reports, the outer one then finds nothing new.
+   */
+  private report(line: number): void {
+    const w = this.wire(line);
     const level = this.sense(line);
-    if (level === before) return;
+    if (level === w.reported) return;
+    w.reported = level;
     const change = { line, level, timestampNs: process.hrtime.bigint() };
     for (const l of this.changeListeners) l(change);
   }
