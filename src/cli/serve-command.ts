@@ -1,11 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
-import { ConfigError, parseChipLines, parseConfigFile, parseDeviceFlags } from '../daemon/serve-config.ts';
-import { StreamLogger, isLogLevel, type Logger } from '../log/logger.ts';
+import { controlPathFor } from '../control/control-protocol.ts';
+import {
+  ConfigError,
+  MAX_WORKERS,
+  parseChipLines,
+  parseConfigFile,
+  parseConfigWorkers,
+  parseDeviceFlags,
+} from '../daemon/serve-config.ts';
+import { PlacementError, placeDevices } from '../daemon/worker-placement.ts';
+import { StreamLogger, isLogLevel, type LogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
 import { startMqttFor } from '../mqtt/served-mqtt.ts';
 import { boardFor } from './serve-board.ts';
-import { checkSurfaces, startSurfaces, type SurfaceOptions } from './serve-surfaces.ts';
+import { checkSurfaces, startSurfaces, type SurfaceDevice, type SurfaceOptions } from './serve-surfaces.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface ServeOptions extends SurfaceOptions {
@@ -22,6 +31,7 @@ export interface ServeOptions extends SurfaceOptions {
   'log-format'?: string;
   'print-capabilities'?: boolean;
   'poll-us'?: string;
+  workers?: string;
 }
 
 const configError = (e: unknown): never => {
@@ -34,6 +44,16 @@ export function pollUsOf(s: string | undefined): number {
   const n = /^[0-9]+$/.test(s) ? Number(s) : NaN;
   if (!(n <= 1_000_000)) throw new UsageError(`--poll-us must be 0..1000000 microseconds (got ${s})`);
   return n;
+}
+
+/** `--workers N` (0..64), else the --config file's `"workers"`, else 0: every device on the main thread. */
+export function workersOf(o: ServeOptions): number {
+  if (o.workers !== undefined) {
+    const n = /^[0-9]+$/.test(o.workers) ? Number(o.workers) : NaN;
+    if (!(n <= MAX_WORKERS)) throw new UsageError(`--workers must be 0..${MAX_WORKERS} (got ${o.workers})`);
+    return n;
+  }
+  return o.config ? (parseConfigWorkers(readFileSync(o.config, 'utf8')) ?? 0) : 0;
 }
 
 /** The devices to serve, from --config FILE or the flags; every value checked (src/daemon/serve-config.ts). */
@@ -107,6 +127,9 @@ Options:
   --trace FILE.vcd       record every line to a VCD trace (levels, armed windows, interrupts)
   --poll-us N            busy-poll each ring for N µs after its last request, kicks suppressed
                          (default 0: off; pays only with the daemon on a CPU of its own, docs/performance.md)
+  --workers N            serve the devices from N worker threads (round-robin, or a device's "worker" in
+                         --config; default 0: all on the main thread). Devices on a board, and every
+                         device of a file with an mqtt section, stay on the main thread (logged)
   --http HOST:PORT       serve the live dashboard (loopback only unless --http-token is given)
   --http-token TOKEN     required for a non-loopback --http; every request must carry it
   --print-capabilities   print {"type":"gpio"} and exit`,
@@ -126,6 +149,7 @@ Options:
     'print-capabilities': { type: 'boolean' },
     trace: { type: 'string' },
     'poll-us': { type: 'string' },
+    workers: { type: 'string' },
     http: { type: 'string' },
     'http-token': { type: 'string' },
   },
@@ -138,9 +162,18 @@ export async function serve(o: ServeOptions): Promise<number> {
   const log = makeLogger(o);
   const pollUs = pollUsOf(o['poll-us']);
   const configs = deviceConfigs(o).map((c) => (pollUs === 0 ? c : { ...c, pollUs }));
+  const workers = workersOf(o);
   checkSurfaces(o);
   const board = o.config ? boardFor(o.config, configs, log) : null;
+  let placement;
+  try {
+    placement = placeDevices(configs, workers, { mqtt: o.config ? hasMqtt(o.config) : false });
+  } catch (e) {
+    throw e instanceof PlacementError ? new UsageError(`${o.config ?? '--workers'}: ${e.message}`) : e;
+  }
+  const inWorkers = placement.groups.some((g) => g.length > 0);
   const devices: ServedDevice[] = [];
+  let pool: { close(): Promise<void> } | null = null;
   let surfaces: { close(): Promise<void> } | null = null;
   let mqtt: { close(): Promise<void> } | null = null;
   let exiting = false;
@@ -152,28 +185,75 @@ export async function serve(o: ServeOptions): Promise<number> {
     await surfaces?.close().catch(() => {});
     await board?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
+    await pool?.close().catch(() => {});
     process.exit(code);
   };
+  const deviceLog = (c: DeviceConfig) => (c.socket ? log.child({ socket: c.socket }) : log);
+  const onFrontendGone = (reason: string) => {
+    void shutdown(`front-end on the given fd went away: ${reason}`, 0);
+  };
   try {
-    for (const c of configs) {
-      devices.push(
-        await ServedDevice.start(c, c.socket ? log.child({ socket: c.socket }) : log, (reason) => {
-          void shutdown(`front-end on the given fd went away: ${reason}`, 0);
-        }),
-      );
+    if (workers > 0)
+      for (const { device, reason } of placement.main)
+        log.log('info', 'device stays on the main thread', {
+          socket: configs[device].socket ?? `fd:${configs[device].fd}`,
+          reason,
+        });
+    const surfaceDevices: SurfaceDevice[] = [];
+    for (const { device } of placement.main) {
+      const c = configs[device];
+      const d = await ServedDevice.start(c, deviceLog(c), onFrontendGone);
+      devices.push(d);
+      surfaceDevices[device] = { config: c, local: d };
+    }
+    if (inWorkers) {
+      const { DeviceWorkerPool } = await import('../daemon/worker-pool.ts');
+      pool = await DeviceWorkerPool.start({
+        groups: placement.groups.map((g) => g.map((i) => configs[i])),
+        log,
+        logLevel: logLevelOf(o),
+        deviceLog,
+        onFrontendGone,
+      });
+      for (const g of placement.groups)
+        for (const i of g) {
+          const c = configs[i];
+          const controlPath = c.control ?? (c.socket ? controlPathFor(c.socket) : undefined);
+          surfaceDevices[i] = { config: c, local: null, controlPath };
+        }
     }
     await board?.start();
-    surfaces = await startSurfaces(o, devices, log);
+    surfaces = await startSurfaces(o, inWorkers ? surfaceDevices : devices, log);
     mqtt = o.config ? await startMqttFor(o.config, devices, log) : null;
   } catch (e) {
     log.log('error', 'cannot start', { error: (e as Error).message });
     await surfaces?.close().catch(() => {});
     await board?.close().catch(() => {});
     for (const d of devices) await d.close().catch(() => {});
+    await pool?.close().catch(() => {});
     return 1;
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
-  log.log('info', 'serving', { devices: devices.length, pid: process.pid });
+  log.log(
+    'info',
+    'serving',
+    inWorkers
+      ? {
+          devices: configs.length,
+          workers: placement.groups.filter((g) => g.length).length,
+          pid: process.pid,
+        }
+      : { devices: devices.length, pid: process.pid },
+  );
   return new Promise<number>(() => {}); // runs until a signal
 }
+
+const logLevelOf = (o: { 'log-level'?: string }): LogLevel => {
+  const level = o['log-level'] ?? 'info';
+  return isLogLevel(level) ? level : 'info';
+};
+
+/** Whether a --config file has an mqtt section (its bridge reaches devices of the main thread only). */
+const hasMqtt = (file: string): boolean =>
+  (JSON.parse(readFileSync(file, 'utf8')) as { mqtt?: unknown }).mqtt !== undefined;

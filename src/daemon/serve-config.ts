@@ -31,6 +31,9 @@ const chipOffsets = z
   .min(1, { error: 'expected at least one chip line offset' })
   .max(0xffff);
 
+/** `vgpio serve --workers N` / `"workers": N`: at most this many device worker threads. */
+export const MAX_WORKERS = 64;
+
 export const deviceSchema = z.strictObject({
   /** vhost-user socket path, served exactly as given. */
   socket: z.string().min(1, { error: 'expected a socket path' }),
@@ -47,6 +50,13 @@ export const deviceSchema = z.strictObject({
   socketMode: octalMode.optional(),
   /** Control socket path (default SOCKET.ctl). */
   control: z.string().min(1, { error: 'expected a socket path' }).optional(),
+  /** `vgpio serve --workers N`: the worker thread (0..N-1) that serves this device (default: round-robin). */
+  worker: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_WORKERS - 1)
+    .optional(),
   /** A board file's device name and per-line pulls (src/board/board-schema.ts). */
   ...boardDeviceFields,
 });
@@ -123,6 +133,8 @@ const checkNames = (
 export const configFileSchema = z
   .strictObject({
     devices: z.array(deviceSchema).min(1, { error: 'expected at least one device' }),
+    /** Worker threads serving the devices (0: all on the main thread; `--workers` overrides it). */
+    workers: z.number().int().min(0).max(MAX_WORKERS).optional(),
     ...boardFields,
     /** Lines on an MQTT broker (src/mqtt/mqtt-schema.ts). */
     ...mqttFields,
@@ -134,6 +146,12 @@ export const configFileSchema = z
         ctx.addIssue({ code: 'custom', path: i.pathParts, message: i.message });
     const paths = new Map<string, string>();
     file.devices.forEach((d, i) => {
+      if (d.worker !== undefined && file.workers !== undefined && d.worker >= file.workers)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i, 'worker'],
+          message: `expected a worker 0..${file.workers - 1} ("workers" is ${file.workers})`,
+        });
       checkNames(d, ctx, ['devices', i]);
       checkChip(d, ctx, ['devices', i]);
       const own: Array<[string, string]> = [
@@ -207,6 +225,7 @@ const toDeviceConfig = (d: DeviceEntry, defaultMode: number | undefined): Device
   names: d.names,
   socketMode: d.socketMode ?? defaultMode,
   control: d.control,
+  ...(d.worker === undefined ? {} : { worker: d.worker }),
   ...(d.chip === undefined
     ? {}
     : { chip: { path: d.chip, lines: Array.isArray(d.lines) ? d.lines : undefined } }),
@@ -223,6 +242,12 @@ export function parseConfigFile(file: string, text: string, defaultMode?: number
   const r = configFileSchema.safeParse(json);
   if (!r.success) throw new ConfigError(describe(`${file}: `, r.error));
   return r.data.devices.map((d) => toDeviceConfig(d, defaultMode));
+}
+
+/** The `"workers"` of a `--config` FILE already checked by parseConfigFile (undefined if it gives none). */
+export function parseConfigWorkers(text: string): number | undefined {
+  const r = configFileSchema.safeParse(JSON.parse(text));
+  return r.success ? r.data.workers : undefined;
 }
 
 /** The flag each device field comes from on the command line. */
