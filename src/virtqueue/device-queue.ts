@@ -31,6 +31,8 @@ export class DeviceQueue {
   private readonly avail: DataView;
   private readonly used: DataView;
   private nextAvail: number;
+  /** avail.idx when last read: chains up to it are popped without reading it again. */
+  private availIdx: number;
   private nextUsed: number;
   private signalledUsed: number;
   private signalledValid = false;
@@ -48,6 +50,7 @@ export class DeviceQueue {
     ({ desc: this.desc, avail: this.avail, used: this.used } = ringViews(mem, layout));
     this.size = layout.size;
     this.nextAvail = (opts.nextAvail ?? 0) & 0xffff;
+    this.availIdx = this.nextAvail;
     this.nextUsed = (opts.nextUsed ?? this.used.getUint16(2, true)) & 0xffff;
     this.signalledUsed = this.nextUsed;
     this.transient = new DescriptorChain(mem);
@@ -66,15 +69,36 @@ export class DeviceQueue {
   pending(): number {
     this.check();
     memoryFence(); // our avail_event store must be visible before we read avail.idx again
-    const n = (this.avail.getUint16(2, true) - this.nextAvail) & 0xffff;
+    return this.readAvailIdx();
+  }
+
+  /** avail.idx, read again: how many chains are ours to pop. */
+  private readAvailIdx(): number {
+    const idx = this.avail.getUint16(2, true);
+    const n = (idx - this.nextAvail) & 0xffff;
     if (n > this.size)
       this.fail('avail-index', `avail idx is ${n} entries ahead of a ${this.size}-entry queue`);
+    this.availIdx = idx;
     return n;
+  }
+
+  /**
+   * Is there a chain to pop? Chains seen at the last read of avail.idx are popped without reading
+   * it again (it is the line the driver writes). Only an empty answer needs the fence: "nothing
+   * left" is what lets the device sleep, so our avail_event store must be visible before the
+   * read that decides it (a chain seen without the fence is simply served).
+   */
+  private hasPending(): boolean {
+    this.check();
+    if (this.availIdx !== this.nextAvail) return true;
+    if (this.readAvailIdx() > 0) return true;
+    memoryFence();
+    return this.readAvailIdx() > 0;
   }
 
   /** Pops the next available chain, or null when there is none. */
   pop(): DescriptorChain | null {
-    if (this.pending() === 0) return null;
+    if (!this.hasPending()) return null;
     const chain = new DescriptorChain(this.mem);
     this.take(chain);
     return chain;
@@ -85,7 +109,7 @@ export class DeviceQueue {
    * popTransient(): for chains served and pushed at once (the requestq), so serving allocates nothing.
    */
   popTransient(): DescriptorChain | null {
-    if (this.pending() === 0) return null;
+    if (!this.hasPending()) return null;
     this.take(this.transient);
     return this.transient;
   }
