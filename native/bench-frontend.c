@@ -169,8 +169,9 @@ static void read_exact(void *p, size_t len, const char *what) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       die("no reply to %s within %d s: is this a vhost-user back-end?", what, REPLY_TIMEOUT_S);
+    if (n == 0 || (n < 0 && errno == ECONNRESET))
+      die("back-end closed the connection while we waited for the reply to %s", what);
     if (n < 0) die("waiting for the reply to %s: %s", what, strerror(errno));
-    if (n == 0) die("back-end closed the connection while we waited for the reply to %s", what);
     b += n;
     len -= (size_t)n;
   }

@@ -51,7 +51,8 @@ Options:
                        built with the addon), so the figures are the back-end's; node: by our
                        Node driver, which costs more CPU per request than a back-end should
                        (default: c when built, else node with a notice)
-  --spin               C front-end: poll the used ring instead of sleeping in read(2)
+  --spin               C front-end: poll the used ring instead of sleeping in read(2); with
+                       --placement split only (on the back-end's CPU the spin starves it)
   --event-idx          C front-end: negotiate VIRTIO_F_EVENT_IDX
   --drive CMD          command that sets an input ({line}, {value} substituted); default: vgpio's
                        control endpoint PATH.ctl when there is one

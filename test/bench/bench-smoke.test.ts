@@ -55,6 +55,9 @@ test('vgpio bench --json reports every measure, both floors, CPU per request and
   const r = runBench(['--socket', socket, '--iterations', '50', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
+  // The C front-end is built with the addon, so it is the default.
+  assert.equal(j.frontend, 'c');
+  assert.equal(j.wait, 'read');
   assert.equal(j.targets.length, 1);
   const t = j.targets[0];
   assert.equal(t.socket, socket);
@@ -131,7 +134,68 @@ test('vgpio bench prints one table per socket, the two floors and the side-by-si
   assert.match(r.stdout, /Node \(uv_poll, as the transports\)\s+20\s/);
   assert.match(r.stdout, /side by side \(interleaved, 5 rounds\)/);
   assert.match(r.stdout, /CPU per request: back-end \d+\.\d+ µs/);
+  assert.match(
+    r.stdout,
+    /^front-end: C \(vgpio_bench_frontend\), waiting by read\(2\) on the call eventfd\n/,
+  );
+  assert.match(r.stdout, /front-end \(C\) \d+\.\d+ µs/);
   assert.match(r.stdout, /bench affinity \[0\]/);
+});
+
+test('vgpio bench --frontend node: the same measures through our Node driver', () => {
+  const r = runBench([
+    '--socket',
+    socket,
+    '--iterations',
+    '20',
+    '--in-flight',
+    '1,8',
+    '--frontend',
+    'node',
+    '--json',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.frontend, 'node');
+  assert.equal(j.wait, null);
+  const t = j.targets[0];
+  assert.equal(t.roundTrip.n, 20);
+  assert.deepEqual(
+    t.throughput.map((x: { linesInFlight: number; requests: number }) => [x.linesInFlight, x.requests]),
+    [
+      [1, 20],
+      [8, 40],
+    ],
+  );
+  assert.ok(t.benchCpuUsPerRequest > 0);
+});
+
+test('vgpio bench --frontend c --spin --event-idx: completions polled', () => {
+  const r = runBench([
+    '--socket',
+    socket,
+    '--iterations',
+    '20',
+    '--in-flight',
+    '4',
+    '--spin',
+    '--event-idx',
+    '--json',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.frontend, 'c');
+  assert.equal(j.wait, 'spin');
+  assert.equal(j.targets[0].roundTrip.n, 20);
+});
+
+test('vgpio bench: bad --frontend, and C-only options with the Node front-end, are usage errors', () => {
+  const a = runBench(['--socket', socket, '--frontend', 'rust']);
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /--frontend must be c or node \(got rust\)/);
+  const b = runBench(['--socket', socket, '--frontend', 'node', '--spin']);
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /--spin and --event-idx are options of the C front-end/);
 });
 
 test('vgpio bench: bad --placement and --placement with --cpu are usage errors', () => {
