@@ -27,6 +27,21 @@ const COMMANDS: CommandEntry[] = [
     load: () => import('./line-commands.ts').then((m) => ({ command: m.outputCommand })),
   },
   {
+    name: 'button',
+    summary: "press, release or click a board file's button on a line",
+    load: () => import('./peripheral-commands.ts').then((m) => ({ command: m.buttonCommand })),
+  },
+  {
+    name: 'clock',
+    summary: "start or stop a board file's clock on a line, or show it (period, duty)",
+    load: () => import('./peripheral-commands.ts').then((m) => ({ command: m.clockCommand })),
+  },
+  {
+    name: 'encoder',
+    summary: "turn a board file's encoder to a position (quadrature A/B), or show where it is",
+    load: () => import('./peripheral-commands.ts').then((m) => ({ command: m.encoderCommand })),
+  },
+  {
     name: 'status',
     summary: 'every line: name, direction, level, IRQ type, armed, latched, counters',
     load: () => import('./status-command.ts'),
