@@ -166,16 +166,26 @@ export class VirtioGpioDevice implements VirtioDevice {
 
   /** Handles one request chain; returns the used length. */
   private reply(chain: DescriptorChain): number {
-    const got = chain.readInto(this.request, REQUEST_SIZE);
-    if (got < REQUEST_SIZE) {
-      this.log('warn', `requestq: ${got}-byte request (need ${REQUEST_SIZE}): ERR`);
-      return this.writeError(chain, 2);
-    }
-    // le16 type, le16 gpio, le32 value (docs/protocol.md §1), decoded in place.
+    // le16 type, le16 gpio, le32 value (docs/protocol.md §1), decoded in place: straight from the
+    // mapping when one descriptor holds the request, else gathered into scratch first.
     const req = this.req;
-    const type = (req.type = this.requestView.getUint16(0, true));
-    req.gpio = this.requestView.getUint16(2, true);
-    req.value = this.requestView.getUint32(4, true);
+    const src = chain.directReadable(REQUEST_SIZE);
+    if (src !== null) {
+      const o = chain.directOffset;
+      req.type = src[o] | (src[o + 1] << 8);
+      req.gpio = src[o + 2] | (src[o + 3] << 8);
+      req.value = (src[o + 4] | (src[o + 5] << 8) | (src[o + 6] << 16) | (src[o + 7] << 24)) >>> 0;
+    } else {
+      const got = chain.readInto(this.request, REQUEST_SIZE);
+      if (got < REQUEST_SIZE) {
+        this.log('warn', `requestq: ${got}-byte request (need ${REQUEST_SIZE}): ERR`);
+        return this.writeError(chain, 2);
+      }
+      req.type = this.requestView.getUint16(0, true);
+      req.gpio = this.requestView.getUint16(2, true);
+      req.value = this.requestView.getUint32(4, true);
+    }
+    const type = req.type;
     const size = this.gpio.responseSize(type);
     if (chain.writableLength < size) {
       this.log(
@@ -185,11 +195,15 @@ export class VirtioGpioDevice implements VirtioDevice {
       return this.writeError(chain, size);
     }
     const r = this.gpio.handle(req);
+    let dst: Uint8Array | null;
     if (r.status !== Status.OK)
       this.log('debug', `${messageTypeName(type)} gpio=${req.gpio} value=${req.value}: ERR`);
     if (type === MessageType.GET_LINE_NAMES && r.names) {
       chain.write(Uint8Array.of(r.status));
       chain.write(r.names, 1);
+    } else if (size === RESPONSE_SIZE && (dst = chain.directWritable(RESPONSE_SIZE)) !== null) {
+      dst[chain.directOffset] = r.status;
+      dst[chain.directOffset + 1] = r.value & 0xff;
     } else {
       this.response[0] = r.status;
       this.response[1] = r.value & 0xff;

@@ -205,13 +205,20 @@ export class DeviceQueue {
         indirect = true;
         continue;
       }
-      if (!this.mem.contains(addr, len))
+      // The region holding the whole buffer, the common case (else: several regions, or none).
+      const region = this.mem.regionAt(addr);
+      let bytes: Uint8Array | null = null;
+      let offset = 0;
+      if (region !== undefined && addr + len <= region.guestPhysAddr + region.bytes.length) {
+        bytes = region.bytes;
+        offset = addr - region.guestPhysAddr;
+      } else if (!this.mem.contains(addr, len))
         this.fail('out-of-bounds', `buffer [0x${addr.toString(16)}, +${len}) outside guest memory`);
       if (flags & DescFlag.WRITE) {
         writable = true;
-        chain.addWritable(addr, len);
+        chain.addWritable(addr, len, bytes, offset);
       } else if (writable) this.fail('order', 'device-readable descriptor after a device-writable one');
-      else chain.addReadable(addr, len);
+      else chain.addReadable(addr, len, bytes, offset);
       if (!(flags & DescFlag.NEXT)) break;
       index = next;
     }
