@@ -38,16 +38,24 @@ export interface BenchOptions {
   eventIdx?: boolean;
 }
 
+/** CPU time per request of one measure: the back-end's (null without a pid) and the front-end's. */
+export interface CpuPerRequest {
+  backendUs: number | null;
+  frontendUs: number;
+}
+
 export interface Throughput {
   linesInFlight: number;
   requests: number;
   requestsPerSec: number;
+  cpu: CpuPerRequest;
 }
 
 export interface TargetResult {
   socket: string;
   backendPid: number | null;
   roundTrip: LatencySummary;
+  roundTripCpu: CpuPerRequest;
   throughput: Throughput[];
   interrupt: (LatencySummary & { drive: string }) | null;
   /** Back-end CPU time (all its threads) over every request measured, per request; null without a pid. */
@@ -83,23 +91,35 @@ export interface BenchResult {
 const now = (): bigint => process.hrtime.bigint();
 const us = (a: bigint, b: bigint): number => Number(b - a) / 1000;
 
+/** CPU time spent on some requests, by both sides. */
+interface Cost {
+  requests: number;
+  backendNs: bigint | null;
+  frontendNs: number;
+}
+const noCost = (): Cost => ({ requests: 0, backendNs: 0n, frontendNs: 0 });
+const perRequest = (c: Cost): CpuPerRequest => ({
+  backendUs: c.backendNs === null ? null : Number(c.backendNs) / 1000 / c.requests,
+  frontendUs: c.frontendNs / 1000 / c.requests,
+});
+
 interface Session {
   target: BenchTarget;
   frontend: BenchFrontend;
   ngpio: number;
   roundTrip: number[];
-  throughput: Map<number, { requests: number; ns: number }>;
-  backendNs: bigint | null;
-  frontendNs: number;
-  requests: number;
+  roundTripCost: Cost;
+  throughput: Map<number, { ns: number; cost: Cost }>;
+  total: Cost;
 }
 
 /**
- * Runs `body` as one slice of a target's measurement, adding its CPU cost to the session: the
- * back-end's (from /proc) and the front-end's (as `body` reports it).
+ * Runs `body` as one slice of a target's measurement, adding its CPU cost to the measure's and the
+ * session's: the back-end's (from /proc) and the front-end's (as `body` reports it).
  */
 async function slice<T extends { cpuNs: number }>(
   s: Session,
+  cost: Cost,
   body: () => Promise<T>,
   requestsOf: (r: T) => number,
 ): Promise<T> {
@@ -107,10 +127,12 @@ async function slice<T extends { cpuNs: number }>(
   const b0 = pid === null ? null : cpuNsOf(pid);
   const r = await body();
   const b1 = pid === null ? null : cpuNsOf(pid);
-  s.frontendNs += r.cpuNs;
-  s.requests += requestsOf(r);
-  if (b0 === null || b1 === null) s.backendNs = null;
-  else if (s.backendNs !== null) s.backendNs += b1 - b0;
+  for (const c of [cost, s.total]) {
+    c.frontendNs += r.cpuNs;
+    c.requests += requestsOf(r);
+    if (b0 === null || b1 === null) c.backendNs = null;
+    else if (c.backendNs !== null) c.backendNs += b1 - b0;
+  }
   return r;
 }
 
@@ -189,10 +211,9 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
         frontend,
         ngpio: frontend.ngpio,
         roundTrip: [],
+        roundTripCost: noCost(),
         throughput: new Map(),
-        backendNs: 0n,
-        frontendNs: 0,
-        requests: 0,
+        total: noCost(),
       });
     }
     const n = o.iterations;
@@ -207,6 +228,7 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
       for (const s of sessions) {
         const rt = await slice(
           s,
+          s.roundTripCost,
           () => s.frontend.roundTrips(perRound),
           (x) => x.samplesUs.length,
         );
@@ -217,15 +239,15 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
       for (let r = 0; r < rounds; r++)
         for (const s of sessions) {
           const lines = Math.min(want, s.ngpio);
+          const acc = s.throughput.get(want) ?? { ns: 0, cost: noCost() };
+          s.throughput.set(want, acc);
           const run = await slice(
             s,
+            acc.cost,
             () => s.frontend.inFlight(lines, Math.ceil(n / rounds)),
             (x) => x.requests,
           );
-          const acc = s.throughput.get(want) ?? { requests: 0, ns: 0 };
-          acc.requests += run.requests;
           acc.ns += run.ns;
-          s.throughput.set(want, acc);
         }
     for (const s of sessions) {
       connected.delete(s.frontend);
@@ -250,19 +272,22 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
       const roundTrip = summarize(s.roundTrip);
       const throughput = [...s.throughput].map(([want, t]): Throughput => ({
         linesInFlight: Math.min(want, s.ngpio),
-        requests: t.requests,
-        requestsPerSec: Math.round(t.requests / (t.ns / 1e9)),
+        requests: t.cost.requests,
+        requestsPerSec: Math.round(t.cost.requests / (t.ns / 1e9)),
+        cpu: perRequest(t.cost),
       }));
+      const total = perRequest(s.total);
       const first = throughput[0]?.requestsPerSec ?? NaN;
       const last = throughput[throughput.length - 1]?.requestsPerSec ?? NaN;
       return {
         socket: s.target.socket,
         backendPid: s.target.backendPid,
         roundTrip,
+        roundTripCpu: perRequest(s.roundTripCost),
         throughput,
         interrupt: interrupts.get(s) ?? null,
-        backendCpuUsPerRequest: s.backendNs === null ? null : Number(s.backendNs) / 1000 / s.requests,
-        benchCpuUsPerRequest: s.frontendNs / 1000 / s.requests,
+        backendCpuUsPerRequest: total.backendUs,
+        benchCpuUsPerRequest: total.frontendUs,
         ratios: {
           roundTripP50OverCFloorP50: cP50 === null ? null : roundTrip.p50 / cP50,
           roundTripP50OverNodeFloorP50: roundTrip.p50 / node.p50,
@@ -309,10 +334,14 @@ export function formatBench(r: BenchResult): string {
     '',
   ];
   for (const t of r.targets) {
-    const rows: string[][] = [['MEASURE', 'N', 'P50 µs', 'P90 µs', 'P99 µs', 'MAX µs', 'RATE /s']];
-    const lat = (name: string, s: LatencySummary) =>
-      rows.push([name, String(s.n), f(s.p50), f(s.p90), f(s.p99), f(s.max), '']);
-    lat('GET_VALUE round trip', t.roundTrip);
+    const rows: string[][] = [
+      ['MEASURE', 'N', 'P50 µs', 'P90 µs', 'P99 µs', 'MAX µs', 'RATE /s', 'CPU µs/REQ BACK/FRONT'],
+    ];
+    const cpu = (c: CpuPerRequest) =>
+      `${c.backendUs === null ? '-' : c.backendUs.toFixed(2)} / ${c.frontendUs.toFixed(2)}`;
+    const lat = (name: string, s: LatencySummary, c?: CpuPerRequest) =>
+      rows.push([name, String(s.n), f(s.p50), f(s.p90), f(s.p99), f(s.max), '', c ? cpu(c) : '']);
+    lat('GET_VALUE round trip', t.roundTrip, t.roundTripCpu);
     for (const x of t.throughput)
       rows.push([
         `GET_VALUE, ${x.linesInFlight} line(s) in flight`,
@@ -322,6 +351,7 @@ export function formatBench(r: BenchResult): string {
         '',
         '',
         String(x.requestsPerSec),
+        cpu(x.cpu),
       ]);
     if (t.interrupt) lat(`interrupt: drive → event (${t.interrupt.drive})`, t.interrupt);
     else rows.push(['interrupt latency', '-', '', '', '', '', 'skipped: no drive hook / no IRQ']);

@@ -66,7 +66,12 @@ test('vgpio bench --json reports every measure, both floors, CPU per request and
     t.throughput.map((x: { linesInFlight: number }) => x.linesInFlight),
     [1, 8, 64],
   );
-  for (const x of t.throughput) assert.ok(x.requests >= 50 && x.requestsPerSec > 0, JSON.stringify(x));
+  for (const x of t.throughput) {
+    assert.ok(x.requests >= 50 && x.requestsPerSec > 0, JSON.stringify(x));
+    // CPU per request of each measure, both sides: the back-end served these requests.
+    assert.ok(x.cpu.backendUs > 0 && x.cpu.frontendUs > 0, JSON.stringify(x));
+  }
+  assert.ok(t.roundTripCpu.backendUs > 0 && t.roundTripCpu.frontendUs > 0, JSON.stringify(t.roundTripCpu));
   assert.equal(t.interrupt.n, 5);
   assert.match(t.interrupt.drive, /control endpoint/);
   // The back-end is found by its socket: its pid is the daemon's, and it spent CPU time on the requests.
@@ -139,6 +144,7 @@ test('vgpio bench prints one table per socket, the two floors and the side-by-si
     /^front-end: C \(vgpio_bench_frontend\), waiting by read\(2\) on the call eventfd\n/,
   );
   assert.match(r.stdout, /front-end \(C\) \d+\.\d+ µs/);
+  assert.match(r.stdout, /GET_VALUE round trip\s+20\s.*\s\d+\.\d\d \/ \d+\.\d\d\n/);
   assert.match(r.stdout, /bench affinity \[0\]/);
 });
 
