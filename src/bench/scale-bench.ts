@@ -2,16 +2,21 @@
 // GET_VALUE throughput and latency with every device driven at once from several processes.
 //
 //   node --import tsx src/bench/scale-bench.ts [--devices 64] [--lines 64] [--clients 2]
-//        [--daemons 1] [--in-flight 64] [--seconds 3] [--idle-seconds 10] [--settle-seconds 20]
-//        [--json] [-- serve args]
+//        [--daemons 1] [--workers 0] [--frontend node|c] [--requests 20000] [--in-flight 64]
+//        [--seconds 3] [--idle-seconds 10] [--settle-seconds 20] [--json] [-- serve args]
 //
 // The idle window starts --settle-seconds after the front-ends connected: V8's background work
 // after the set-up (GC, compilation) wakes threads for a while; a served idle device does not.
 //
 // --daemons N splits the devices over N daemon processes (device i in daemon i mod N): the
-// one-core-per-process bound measured against the same devices in one process.
+// one-core-per-process bound measured against the same devices in one process. --workers N
+// serves each daemon's devices from N worker threads (`vgpio serve --workers N`).
+//
+// --frontend c drives each device from its own C front-end (native/bench-frontend.c, built with
+// the addon), --requests GET_VALUEs per device, all at once, so that the front-ends are not what
+// limits the aggregate rate; the latency is then each device's mean under load (scale-client.ts).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +34,11 @@ export interface ScaleOptions {
   lines: number;
   clients: number;
   daemons: number;
+  /** `vgpio serve --workers N` (0: every device on the daemon's main thread). */
+  workers: number;
+  frontend: 'node' | 'c';
+  /** GET_VALUEs per device with C front-ends (Node front-ends run for `seconds`). */
+  requests: number;
   inFlight: number;
   seconds: number;
   idleSeconds: number;
@@ -75,9 +85,21 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
     const mine = sockets.filter((_, i) => i % o.daemons === d);
     writeFileSync(config, JSON.stringify({ devices: mine.map((socket) => ({ socket, lines: o.lines })) }));
     daemons.push(
-      spawn(process.execPath, [...execArgv, cli, 'serve', '--config', config, ...o.serveArgs], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      }),
+      spawn(
+        process.execPath,
+        [
+          ...execArgv,
+          cli,
+          'serve',
+          '--config',
+          config,
+          ...(o.workers > 0 ? ['--workers', String(o.workers)] : []),
+          ...o.serveArgs,
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      ),
     );
   }
   const clients: ChildProcess[] = [];
@@ -106,7 +128,7 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
       if (mine.length === 0) continue;
       const child = fork(here('./scale-client'), [], {
         execArgv,
-        env: { ...process.env, VGPIO_SCALE_SOCKETS: mine.join(',') },
+        env: { ...process.env, VGPIO_SCALE_SOCKETS: mine.join(','), VGPIO_SCALE_FRONTEND: o.frontend },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       clients.push(child);
@@ -114,7 +136,12 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
     await Promise.all(clients.map((c) => message(c, 'ready')));
     await sleep(o.settleSeconds * 1000);
 
-    const clientWakeups = () => clients.reduce((n, c) => n + (wakeupsOf(c.pid as number) ?? 0), 0);
+    // The front-end processes: the scale clients and, with --frontend c, their C front-ends.
+    const clientPids = [
+      ...clients.map((c) => c.pid as number),
+      ...clients.flatMap((c) => childrenOf(c.pid as number)),
+    ];
+    const clientWakeups = () => clientPids.reduce((n, p) => n + (wakeupsOf(p) ?? 0), 0);
     const d0 = sum(wakeupsOf) ?? NaN;
     const c0 = clientWakeups();
     await sleep(o.idleSeconds * 1000);
@@ -130,7 +157,7 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
     const results = await Promise.all(
       clients.map((c) => {
         const r = message<{ requests: number; samplesUs: number[] }>(c, 'result');
-        c.send({ run: o.seconds * 1000, inFlight: o.inFlight });
+        c.send({ run: o.seconds * 1000, inFlight: o.inFlight, requests: o.requests });
         return r;
       }),
     );
@@ -159,15 +186,28 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
   }
 }
 
+/** The child processes of `pid` (/proc/PID/task/PID/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 export function formatScale(r: ScaleResult): string {
   const mb = (b: number | null) => (b === null ? '-' : `${(b / 1048576).toFixed(1)} MB`);
   const o = r.options;
   const l = r.load.latency;
   return [
-    `vgpio scale bench: ${o.devices} devices × ${o.lines} lines in ${o.daemons} daemon(s), ${o.clients} front-end processes, ${o.inFlight} lines in flight per device${o.serveArgs.length ? `, serve ${o.serveArgs.join(' ')}` : ''}`,
+    `vgpio scale bench: ${o.devices} devices × ${o.lines} lines in ${o.daemons} daemon(s)${o.workers ? ` with ${o.workers} workers each` : ''}, ${o.frontend === 'c' ? `a C front-end per device (from ${o.clients} processes)` : `${o.clients} front-end processes`}, ${o.inFlight} lines in flight per device${o.serveArgs.length ? `, serve ${o.serveArgs.join(' ')}` : ''}`,
     `RSS (daemons summed): started ${mb(r.rssBytes.started)}, front-ends connected ${mb(r.rssBytes.connected)}, after load ${mb(r.rssBytes.afterLoad)}`,
     `idle ${r.idle.seconds} s with front-ends connected (after ${o.settleSeconds} s): daemon ${r.idle.daemonWakeupsPerSec.toFixed(1)} wake-ups/s, front-ends ${r.idle.clientWakeupsPerSec.toFixed(1)} wake-ups/s`,
-    `load ${o.seconds} s: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request`,
+    `load ${o.frontend === 'c' ? `${o.requests} requests per device` : `${o.seconds} s`}: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency${o.frontend === 'c' ? ' (mean per device under load, over the devices)' : ''} p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request`,
     '',
   ].join('\n');
 }
@@ -180,6 +220,9 @@ async function main(): Promise<number> {
       lines: { type: 'string', default: '64' },
       clients: { type: 'string', default: '2' },
       daemons: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '0' },
+      frontend: { type: 'string', default: 'node' },
+      requests: { type: 'string', default: '20000' },
       'in-flight': { type: 'string', default: '64' },
       seconds: { type: 'string', default: '3' },
       'idle-seconds': { type: 'string', default: '10' },
@@ -192,11 +235,17 @@ async function main(): Promise<number> {
     if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k} must be a positive number`);
     return v;
   };
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 0) throw new Error('--workers must be 0 or more');
+  if (values.frontend !== 'node' && values.frontend !== 'c') throw new Error('--frontend must be node or c');
   const r = await scaleBench({
     devices: n('devices'),
     lines: n('lines'),
     clients: n('clients'),
     daemons: n('daemons'),
+    workers,
+    frontend: values.frontend,
+    requests: n('requests'),
     inFlight: n('in-flight'),
     seconds: n('seconds'),
     idleSeconds: n('idle-seconds'),

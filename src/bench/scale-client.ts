@@ -1,25 +1,48 @@
-// One front-end process of the scale bench (scale-bench.ts): connects a GpioDriver to each socket
-// it is given, reports 'ready', then on each { run: ms } message drives GET_VALUE on `inFlight`
-// lines of every device for that long and reports the count and sampled latencies.
+// One front-end process of the scale bench (scale-bench.ts): connects a front-end to each socket it
+// is given, reports 'ready' (with the pids of its C front-ends, if any), then on each run message
+// drives GET_VALUE on `inFlight` lines of every device and reports the count and latencies.
+//
+// VGPIO_SCALE_FRONTEND=node (default): a GpioDriver per device in this process, for `run` ms;
+//   latencies are sampled request by request.
+// VGPIO_SCALE_FRONTEND=c: one native/bench-frontend.c process per device (its --commands mode),
+//   `requests` requests each with `inFlight` in flight, all devices at once; the latency of a
+//   device is its mean under load (in flight × wall time / requests): the C side reports no
+//   per-request times in that mode.
 import { GpioDriver } from '../driver/gpio-driver.ts';
 import { Direction, VIRTIO_ID_GPIO } from '../protocol/constants.ts';
 import { VhostUserFrontend } from '../transports/vhost-user/frontend.ts';
+import { CBenchFrontend } from './bench-frontend-c.ts';
 
 interface RunMessage {
   run?: number;
   inFlight?: number;
+  /** Requests per device (C front-ends). */
+  requests?: number;
   close?: boolean;
 }
 
+export interface ClientResult {
+  requests: number;
+  samplesUs: number[];
+}
+
 const sockets = (process.env.VGPIO_SCALE_SOCKETS ?? '').split(',').filter((s) => s !== '');
+const useC = process.env.VGPIO_SCALE_FRONTEND === 'c';
 const drivers: GpioDriver[] = [];
+const cFrontends: CBenchFrontend[] = [];
 for (const s of sockets) {
+  if (useC) {
+    const f = await CBenchFrontend.open(s);
+    await f.setInputs(f.ngpio);
+    cFrontends.push(f);
+    continue;
+  }
   const d = await GpioDriver.open(await VhostUserFrontend.connect(s, VIRTIO_ID_GPIO, { timeoutMs: 10_000 }));
   for (let l = 0; l < d.ngpio; l++) await d.setDirection(l, Direction.IN);
   drivers.push(d);
 }
 
-async function run(ms: number, inFlight: number): Promise<{ requests: number; samplesUs: number[] }> {
+async function runNode(ms: number, inFlight: number): Promise<ClientResult> {
   const until = performance.now() + ms;
   const samplesUs: number[] = [];
   let requests = 0;
@@ -39,11 +62,29 @@ async function run(ms: number, inFlight: number): Promise<{ requests: number; sa
   return { requests, samplesUs };
 }
 
+async function runC(inFlight: number, requests: number): Promise<ClientResult> {
+  const runs = await Promise.all(
+    cFrontends.map((f) => {
+      const k = Math.min(inFlight, f.ngpio);
+      return f.inFlight(k, requests).then((r) => ({ ...r, k }));
+    }),
+  );
+  return {
+    requests: runs.reduce((n, r) => n + r.requests, 0),
+    samplesUs: runs.map((r) => (r.k * r.ns) / r.requests / 1000),
+  };
+}
+
 process.on('message', (m: RunMessage) => {
   if (m.close) {
-    void Promise.all(drivers.map((d) => d.close())).then(() => process.exit(0));
+    void Promise.all([...drivers.map((d) => d.close()), ...cFrontends.map((f) => f.close())]).then(() =>
+      process.exit(0),
+    );
     return;
   }
-  if (m.run !== undefined) void run(m.run, m.inFlight ?? 64).then((r) => process.send?.({ result: r }));
+  if (m.run !== undefined) {
+    const r = useC ? runC(m.inFlight ?? 64, m.requests ?? 20_000) : runNode(m.run, m.inFlight ?? 64);
+    void r.then((result) => process.send?.({ result }));
+  }
 });
 process.send?.({ ready: true });

@@ -23,7 +23,12 @@ class PortLogger implements Logger {
 
   log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (rank[level] < rank[init.logLevel]) return;
-    post({ t: 'log', device: this.device, level, msg, fields: { ...this.fields, ...fields } });
+    const all = { ...this.fields, ...fields };
+    // The server listens on the fd the main thread bound for the socket path: the main thread's
+    // logger names the path, as without workers.
+    const config = this.device === null ? undefined : init.devices[this.device];
+    if (config?.socket && all.socket === `fd:${config.fd}`) delete all.socket;
+    post({ t: 'log', device: this.device, level, msg, fields: all });
   }
 
   child(fields: LogFields): Logger {

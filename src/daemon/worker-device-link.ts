@@ -1,5 +1,5 @@
 import { ControlClient } from '../control/control-client.ts';
-import type { ControlEvent, DeviceStatus } from '../control/control-protocol.ts';
+import type { ClockAction, ControlEvent, DeviceStatus } from '../control/control-protocol.ts';
 import type { ButtonAction, DeviceLink } from '../dashboard/dashboard-server.ts';
 
 /** How often a link whose device worker went away tries its control socket again. */
@@ -106,6 +106,14 @@ export class WorkerDeviceLink implements DeviceLink {
 
   button(line: number, action: ButtonAction): Promise<void> {
     return this.current().button(line, action, action === 'click' ? 50 : undefined);
+  }
+
+  clock(line: number, action: ClockAction): Promise<unknown> {
+    return this.current().clock(line, action);
+  }
+
+  encoder(line: number, position: number): Promise<unknown> {
+    return this.current().encoder(line, position);
   }
 
   /** Ends the connection; subscribers are told the stream ended. */
