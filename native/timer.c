@@ -40,7 +40,10 @@ static bool arg_deadline(napi_env env, napi_value v, struct timespec *out) {
 }
 
 /* timerfdArm(fd: number, deadlineNs: bigint): void — one expiration at the
- * absolute time (at once if it has passed); replaces any earlier arming. */
+ * absolute time (at once if it has passed); replaces any earlier arming, and
+ * drops an expiration not yet read (timerfd_settime resets the count, so the
+ * fd is no longer readable: a caller that re-arms on every wake-up never
+ * needs to read). */
 napi_value js_timerfd_arm(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -53,8 +56,8 @@ napi_value js_timerfd_arm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* timerfdDisarm(fd: number): void — no expiration until armed again (one
- * that already happened stays readable). */
+/* timerfdDisarm(fd: number): void — no expiration until armed again; one not
+ * yet read is dropped too. */
 napi_value js_timerfd_disarm(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];

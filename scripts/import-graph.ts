@@ -66,8 +66,9 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   compose: ['device', 'driver', 'transports', 'board', ...CORE],
   // A line backend over the host's GPIO character device: implements device's LineBackend.
   hostchip: ['device', 'native', ...CORE],
-  // Simulated boards: line backends with peripherals on the simulated lines.
-  board: ['device', ...CORE],
+  // Simulated boards: line backends with peripherals on the simulated lines; native for the
+  // timerfd that wakes board time (board-timerfd.ts, loaded by the daemon only).
+  board: ['device', 'native', ...CORE],
   ...Object.fromEntries(SURFACES.map((s) => [s, [...BELOW_SURFACES, ...SURFACES]])),
 };
 

@@ -1,17 +1,24 @@
-// Board time under load-free conditions: a 1 kHz `clock` peripheral on a simulated device with the
-// GPIO model attached (as `vgpio serve` runs it, no front-end). Reports the period error over the run
-// (absolute deadlines: no drift), the lateness of each edge against its deadline (p50/p99 jitter),
-// how many deadlines were skipped, and the CPU the daemon process spends on it.
-// Usage: node --import tsx src/bench/clock-bench.ts [--seconds S] [--period-ms P] [--json]
+// Board time: a `clock` peripheral (1 kHz by default) on a simulated device with the GPIO model
+// attached (as `vgpio serve` runs it, no front-end), woken by Node timers or the addon's timerfd.
+// Reports rising edges delivered against the deadlines of the run and how many were skipped, the
+// period error over the run (absolute deadlines: no drift), the lateness of each edge against its
+// deadline (p50/p99 jitter), the CPU the process spends on it, and the machine's load average.
+// Usage: node --import tsx src/bench/clock-bench.ts [--seconds S] [--period-ms P]
+//          [--timer node|timerfd] [--compare] [--json]
+//   --timer    the wake source (default: timerfd when the addon loads, else node)
+//   --compare  run both sources one after the other, node first
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Board } from '../board/board.ts';
-import { EARLY_NS } from '../board/board-scheduler.ts';
+import { nodeBoardTimer, type BoardTimerFactory } from '../board/board-timer.ts';
 import type { Clock } from '../board/clock.ts';
 import { GpioDevice } from '../device/gpio-device.ts';
 import { summarize } from './percentiles.ts';
 
+export type ClockBenchTimer = 'node' | 'timerfd';
+
 export interface ClockBenchResult {
+  timer: ClockBenchTimer;
   periodMs: number;
   seconds: number;
   rises: number;
@@ -20,14 +27,27 @@ export interface ClockBenchResult {
   skipped: number;
   /** Mean measured period minus the nominal one, in µs (drift shows here). */
   periodErrorUs: number;
-  /** Lateness of each edge (rising and falling) against its absolute deadline, µs. */
+  /** Lateness of each edge (rising and falling) against its absolute deadline, µs (negative: early). */
   latenessUs: ReturnType<typeof summarize>;
+  /** How early the source may run a callback, µs. */
+  earlyUs: number;
   /** CPU of this process while the clock ran, as a share of one core (user + system). */
   cpuShare: number;
   /** The same process idle for as long, without the clock. */
   idleCpuShare: number;
   /** The machine's 1-minute load average at the end (lateness depends on it). */
   loadAverage: number;
+}
+
+/** The wake source by name; null when the timerfd is asked for and the addon does not load. */
+export async function clockBenchTimer(kind: ClockBenchTimer): Promise<BoardTimerFactory | null> {
+  if (kind === 'node') return nodeBoardTimer;
+  try {
+    const { timerfdBoardTimer } = await import('../board/board-timerfd.ts');
+    return timerfdBoardTimer((m) => console.error(m));
+  } catch {
+    return null;
+  }
 }
 
 async function cpuShareOver(ms: number): Promise<number> {
@@ -38,13 +58,30 @@ async function cpuShareOver(ms: number): Promise<number> {
   return (c.user + c.system) / (Number(process.hrtime.bigint() - t0) / 1000);
 }
 
-export async function runClockBench(opts: { seconds: number; periodMs: number }): Promise<ClockBenchResult> {
+/** The CPU share of this process idle for `ms` (the baseline the clock's share compares with). */
+export const idleCpuShare = (ms: number): Promise<number> => cpuShareOver(ms);
+
+export async function runClockBench(opts: {
+  seconds: number;
+  periodMs: number;
+  timer?: ClockBenchTimer;
+  /** Measured before, if known (--compare measures it once). */
+  idleCpuShare?: number;
+}): Promise<ClockBenchResult> {
   const { seconds, periodMs } = opts;
-  const idleCpuShare = await cpuShareOver(Math.min(2000, seconds * 1000));
-  const board = Board.create({
-    devices: [{ name: 'bench', lines: 1 }],
-    peripherals: [{ type: 'clock', name: 'clk', line: 'bench:0', periodMs, running: false }],
-  });
+  const kind = opts.timer ?? 'node';
+  const factory = await clockBenchTimer(kind);
+  if (!factory) throw new Error('clock bench: the timerfd needs the native addon, which did not load');
+  const idle = opts.idleCpuShare ?? (await cpuShareOver(Math.min(2000, seconds * 1000)));
+  const board = Board.create(
+    {
+      devices: [{ name: 'bench', lines: 1 }],
+      peripherals: [{ type: 'clock', name: 'clk', line: 'bench:0', periodMs, running: false }],
+    },
+    undefined,
+    factory,
+  );
+  const earlyNs = board.scheduler.earlyNs;
   const lines = board.lines('bench');
   // The GPIO model on the lines, as the daemon has it: every edge goes through its IRQ logic.
   new GpioDevice<unknown>(lines);
@@ -65,16 +102,16 @@ export async function runClockBench(opts: { seconds: number; periodMs: number })
   let skipped = 0;
   const rises: bigint[] = [];
   // Each series (rising at start + k·P, falling at start + P/2 + k·P): an edge stands for the
-  // latest deadline at or before it (the scheduler runs up to EARLY_NS early), or the one after the
+  // latest deadline at or before it (the scheduler runs up to earlyNs early), or the one after the
   // previous edge's if that is later; a deadline with no edge was skipped. The edge halt() makes is
   // not the clock's.
   for (const level of [1, 0] as const) {
     const origin = start + (level === 1 ? 0n : periodNs / 2n);
     let k = -1;
     for (const e of edges) {
-      if (e.level !== level || e.ns < origin - EARLY_NS) continue;
+      if (e.level !== level || e.ns < origin - earlyNs) continue;
       if (e.ns > stop) continue;
-      const next = Math.max(k + 1, Number((e.ns - origin + EARLY_NS) / periodNs));
+      const next = Math.max(k + 1, Number((e.ns - origin + earlyNs) / periodNs));
       if (k >= 0 && level === 1) skipped += next - k - 1;
       k = next;
       lateness.push(Number(e.ns - origin - BigInt(k) * periodNs) / 1000);
@@ -85,6 +122,7 @@ export async function runClockBench(opts: { seconds: number; periodMs: number })
   const meanPeriodNs =
     rises.length > 1 ? Number(rises.at(-1)! - rises[0]) / (rises.length - 1 + skipped) : NaN;
   return {
+    timer: board.scheduler.timerKind === 'timerfd' ? 'timerfd' : 'node',
     periodMs,
     seconds,
     rises: rises.length,
@@ -92,10 +130,22 @@ export async function runClockBench(opts: { seconds: number; periodMs: number })
     skipped,
     periodErrorUs: (meanPeriodNs - Number(periodNs)) / 1000,
     latenessUs: summarize(lateness),
+    earlyUs: Number(earlyNs) / 1000,
     cpuShare,
-    idleCpuShare,
+    idleCpuShare: idle,
     loadAverage: load,
   };
+}
+
+function report(r: ClockBenchResult): string {
+  const l = r.latenessUs;
+  return [
+    `clock ${1000 / r.periodMs} Hz for ${r.seconds} s on ${r.timer} timers: ${r.rises} rising edges of ${r.expected} deadlines (${r.skipped} skipped)`,
+    `  period error ${r.periodErrorUs.toFixed(3)} µs (mean over the run)`,
+    `  edge lateness vs absolute deadline: p50 ${l.p50.toFixed(0)} µs, p99 ${l.p99.toFixed(0)} µs, max ${l.max.toFixed(0)} µs (n=${l.n}; at most ${r.earlyUs} µs early)`,
+    `  CPU: ${(r.cpuShare * 100).toFixed(2)} % of one core with the clock, ${(r.idleCpuShare * 100).toFixed(2)} % idle`,
+    `  (load average ${r.loadAverage.toFixed(2)} on ${availableParallelism()} cores)`,
+  ].join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -103,23 +153,31 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     options: {
       seconds: { type: 'string', default: '5' },
       'period-ms': { type: 'string', default: '1' },
+      timer: { type: 'string' },
+      compare: { type: 'boolean' },
       json: { type: 'boolean' },
     },
   });
-  const r = await runClockBench({ seconds: Number(values.seconds), periodMs: Number(values['period-ms']) });
-  if (values.json) console.log(JSON.stringify(r));
-  else {
-    const l = r.latenessUs;
-    console.log(
-      `clock ${1000 / r.periodMs} Hz for ${r.seconds} s: ${r.rises} rising edges of ${r.expected} deadlines (${r.skipped} skipped)`,
-    );
-    console.log(`period error ${r.periodErrorUs.toFixed(3)} µs (mean over the run)`);
-    console.log(
-      `edge lateness vs absolute deadline: p50 ${l.p50.toFixed(0)} µs, p99 ${l.p99.toFixed(0)} µs, max ${l.max.toFixed(0)} µs (n=${l.n})`,
-    );
-    console.log(
-      `CPU: ${(r.cpuShare * 100).toFixed(2)} % of one core with the clock, ${(r.idleCpuShare * 100).toFixed(2)} % idle`,
-    );
-    console.log(`(load average ${r.loadAverage.toFixed(2)} on ${availableParallelism()} cores)`);
+  const seconds = Number(values.seconds);
+  const periodMs = Number(values['period-ms']);
+  if (!(seconds > 0) || !(periodMs > 0)) {
+    console.error('clock bench: --seconds and --period-ms must be numbers > 0');
+    process.exit(2);
   }
+  if (values.timer !== undefined && values.timer !== 'node' && values.timer !== 'timerfd') {
+    console.error(`clock bench: --timer must be node or timerfd, not ${JSON.stringify(values.timer)}`);
+    process.exit(2);
+  }
+  const fallback: ClockBenchTimer = (await clockBenchTimer('timerfd')) ? 'timerfd' : 'node';
+  const timers: ClockBenchTimer[] = values.compare
+    ? ['node', 'timerfd']
+    : [(values.timer as ClockBenchTimer | undefined) ?? fallback];
+  const idle = await idleCpuShare(Math.min(2000, seconds * 1000));
+  const results: ClockBenchResult[] = [];
+  for (const timer of timers) {
+    const r = await runClockBench({ seconds, periodMs, timer, idleCpuShare: idle });
+    results.push(r);
+    if (!values.json) console.log(report(r));
+  }
+  if (values.json) console.log(JSON.stringify(values.compare ? results : results[0]));
 }

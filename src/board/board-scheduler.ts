@@ -1,34 +1,58 @@
+import { nodeBoardTimer, type BoardTimer, type BoardTimerFactory } from './board-timer.ts';
+
 /** A scheduled callback; cancel() before it runs and it never does. */
 export interface Scheduled {
   cancel(): void;
 }
 
-interface Entry {
-  deadlineNs: bigint;
-  seq: number;
-  run: () => void;
-  cancelled: boolean;
+/**
+ * One pending callback. A repeating one (every) is the same entry throughout: each run moves its
+ * deadline on and puts it back in the heap, so a tick allocates nothing.
+ */
+class Entry implements Scheduled {
+  cancelled = false;
+  /** Repeating only: the index of the deadline the entry waits for (start + k·period). */
+  k = 1;
+
+  constructor(
+    private readonly owner: BoardScheduler,
+    public deadlineNs: bigint,
+    public seq: number,
+    readonly run: ((k: number) => void) | null,
+    readonly repeat: ((k: number) => void) | null,
+    readonly startNs: bigint,
+    readonly periodNs: bigint,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.owner.dropped(this);
+  }
 }
 
 const NS_PER_MS = 1_000_000;
-/** How early a callback may run (half of Node's 1 ms timer granularity). */
-export const EARLY_NS = 500_000n;
 const msToNs = (ms: number): bigint => BigInt(Math.round(ms * NS_PER_MS));
+const NOTHING: Scheduled = { cancel() {} };
 
 /**
  * Board time: callbacks at absolute deadlines on the monotonic clock, kept in a min-heap with one
- * Node timer armed for the earliest. A repeating callback's k-th deadline is start + k·period, never
- * "last run + period", so lateness of one run (timer granularity, a busy loop) never accumulates.
- * Callbacks due together run in deadline order, ties in the order they were scheduled. A callback
- * runs at most 0.5 ms before its deadline (see EARLY_NS), and late by however long the event loop
- * was busy.
+ * wake-up armed for the earliest (a {@link BoardTimer}: Node timers by default, or the addon's
+ * timerfd). A repeating callback's k-th deadline is start + k·period, never "last run + period", so
+ * lateness of one run (timer granularity, a busy loop) never accumulates. Callbacks due together
+ * run in deadline order, ties in the order they were scheduled. A callback runs at most the
+ * source's earlyNs before its deadline (0.5 ms with Node timers, 20 µs with the timerfd), and late
+ * by however long the event loop was busy.
  */
 export class BoardScheduler {
   private readonly heap: Entry[] = [];
   private seq = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private timerAt: bigint | null = null;
+  private readonly timer: BoardTimer;
+  /** The deadline the timer is armed for, or null. */
+  private armedAt: bigint | null = null;
   private closed = false;
+  /** True while due callbacks run: what they schedule is armed for once, when they are done. */
+  private firing = false;
   /** The board's epoch: now() counts from here. */
   readonly startNs: bigint;
 
@@ -37,8 +61,20 @@ export class BoardScheduler {
       queueMicrotask(() => {
         throw e;
       }),
+    timer: BoardTimerFactory = nodeBoardTimer,
   ) {
     this.startNs = process.hrtime.bigint();
+    this.timer = timer(() => this.fire());
+  }
+
+  /** Which wake source runs this board's time ('node' or 'timerfd'). */
+  get timerKind(): string {
+    return this.timer.kind;
+  }
+
+  /** How early a callback may run with this scheduler's wake source. */
+  get earlyNs(): bigint {
+    return this.timer.earlyNs;
   }
 
   /** Milliseconds since the board started (fractional). */
@@ -52,15 +88,11 @@ export class BoardScheduler {
 
   /** Runs `fn` at the absolute monotonic time `deadlineNs`. */
   at(deadlineNs: bigint, fn: () => void): Scheduled {
-    if (this.closed) return { cancel() {} };
-    const e: Entry = { deadlineNs, seq: this.seq++, run: fn, cancelled: false };
+    if (this.closed) return NOTHING;
+    const e = new Entry(this, deadlineNs, this.seq++, fn, null, 0n, 0n);
     this.push(e);
-    this.arm();
-    return {
-      cancel: () => {
-        e.cancelled = true;
-      },
-    };
+    if (!this.firing && (this.armedAt === null || deadlineNs < this.armedAt)) this.arm();
+    return e;
   }
 
   /** Runs `fn` `ms` milliseconds from now. */
@@ -77,34 +109,21 @@ export class BoardScheduler {
   every(periodMs: number, fn: (k: number) => void, startNs = process.hrtime.bigint()): Scheduled {
     checkMs(periodMs, 'every');
     if (periodMs <= 0) throw new RangeError('every: the period must be more than 0 ms');
+    if (this.closed) return NOTHING;
     const period = msToNs(periodMs);
-    let k = 1;
-    let current: Scheduled | null = null;
-    let cancelled = false;
-    const step = () => {
-      if (cancelled) return;
-      const index = k;
-      const late = process.hrtime.bigint() - (startNs + BigInt(k) * period);
-      k += 1 + (late > period ? Number(late / period) : 0);
-      current = this.at(startNs + BigInt(k) * period, step);
-      fn(index);
-    };
-    current = this.at(startNs + period, step);
-    return {
-      cancel: () => {
-        cancelled = true;
-        current?.cancel();
-      },
-    };
+    const e = new Entry(this, startNs + period, this.seq++, null, fn, startNs, period);
+    this.push(e);
+    if (!this.firing && (this.armedAt === null || e.deadlineNs < this.armedAt)) this.arm();
+    return e;
   }
 
   /** Stops every pending callback; nothing runs afterwards. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.heap.length = 0;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = null;
+    this.armedAt = null;
+    this.timer.close();
   }
 
   /** How many callbacks are pending (cancelled ones are dropped lazily). */
@@ -112,57 +131,79 @@ export class BoardScheduler {
     return this.heap.filter((e) => !e.cancelled).length;
   }
 
-  private arm(): void {
+  /**
+   * A cancelled entry stays in the heap until it comes up; when it is the one the source is armed
+   * for, re-arm for the next (or disarm), so a cancelled far deadline holds neither a wake-up nor
+   * the event loop.
+   */
+  dropped(e: Entry): void {
+    if (!this.firing && this.heap[0] === e) this.arm();
+  }
+
+  /** Arms the wake source for the earliest pending deadline, not before `notBeforeNs`. */
+  private arm(notBeforeNs?: bigint): void {
     while (this.heap.length > 0 && this.heap[0].cancelled) this.pop();
     const first = this.heap[0];
     if (!first) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.timerAt = null;
+      if (this.armedAt !== null) this.timer.disarm();
+      this.armedAt = null;
       return;
     }
-    if (this.timerAt !== null && this.timerAt <= first.deadlineNs) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = first.deadlineNs;
-    const waitMs = Number(first.deadlineNs - process.hrtime.bigint()) / NS_PER_MS;
-    // Node timers have millisecond granularity (1 ms at least) and never fire early: round to the
-    // nearest millisecond, then run whatever is due when the timer fires (the deadline, not the
-    // timer, says what is due).
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.round(waitMs)));
+    const at = notBeforeNs !== undefined && notBeforeNs > first.deadlineNs ? notBeforeNs : first.deadlineNs;
+    if (this.armedAt === at) return;
+    this.armedAt = at;
+    this.timer.arm(at);
   }
 
   private fire(): void {
-    this.timer = null;
-    this.timerAt = null;
-    // What is due when the timer fired, and within half a millisecond after: the next timer cannot
-    // come sooner than 1 ms, so running those now (≤ 0.5 ms early) is nearer their deadline than
-    // running them then. Callbacks that schedule more work for "now" (a zero-delay loop) run on
-    // the next turn, never in this loop.
-    const due = process.hrtime.bigint() + EARLY_NS;
+    if (this.closed) return;
+    this.armedAt = null;
+    // What is due now, and within the source's earliness after now: the next wake-up cannot come
+    // sooner, so running those now is nearer their deadline than running them then. Callbacks that
+    // schedule more work for "now" (a zero-delay loop) run on a later turn, never in this loop.
+    const now = process.hrtime.bigint();
+    const due = now + this.timer.earlyNs;
     const newSince = this.seq;
-    const deferred: Entry[] = [];
-    for (;;) {
-      const first = this.heap[0];
-      if (!first) break;
-      if (first.cancelled) {
+    let deferred: Entry[] | null = null;
+    this.firing = true;
+    try {
+      for (;;) {
+        const first = this.heap[0];
+        if (!first) break;
+        if (first.cancelled) {
+          this.pop();
+          continue;
+        }
+        if (first.deadlineNs > due) break;
         this.pop();
-        continue;
+        if (first.seq >= newSince) {
+          (deferred ??= []).push(first);
+          continue;
+        }
+        try {
+          if (first.repeat) this.runRepeating(first);
+          else first.run!(0);
+        } catch (e) {
+          this.onError(e);
+        }
+        if (this.closed) return;
       }
-      if (first.deadlineNs > due) break;
-      this.pop();
-      if (first.seq >= newSince) {
-        deferred.push(first);
-        continue;
-      }
-      try {
-        first.run();
-      } catch (e) {
-        this.onError(e);
-      }
-      if (this.closed) return;
+    } finally {
+      this.firing = false;
     }
-    for (const e of deferred) this.push(e);
-    this.arm();
+    if (deferred) for (const e of deferred) this.push(e);
+    this.arm(deferred ? now + this.timer.turnNs : undefined);
+  }
+
+  /** Moves a repeating entry to its next deadline (past the ones a late run missed) and runs it. */
+  private runRepeating(e: Entry): void {
+    const index = e.k;
+    const late = process.hrtime.bigint() - e.deadlineNs;
+    e.k += late > e.periodNs ? 1 + Number(late / e.periodNs) : 1;
+    e.deadlineNs = e.k === index + 1 ? e.deadlineNs + e.periodNs : e.startNs + BigInt(e.k) * e.periodNs;
+    e.seq = this.seq++;
+    this.push(e);
+    e.repeat!(index);
   }
 
   private push(e: Entry): void {
@@ -172,7 +213,9 @@ export class BoardScheduler {
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!before(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
+      const t = h[i];
+      h[i] = h[p];
+      h[p] = t;
       i = p;
     }
   }
@@ -191,7 +234,9 @@ export class BoardScheduler {
         if (l < h.length && before(h[l], h[m])) m = l;
         if (r < h.length && before(h[r], h[m])) m = r;
         if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
+        const t = h[i];
+        h[i] = h[m];
+        h[m] = t;
         i = m;
       }
     }

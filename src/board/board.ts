@@ -4,6 +4,7 @@ import { Direction } from '../protocol/constants.ts';
 import { BoardLines } from './board-lines.ts';
 import { BoardNet, type BoardPin, type NetDriver } from './board-net.ts';
 import { BoardScheduler, type Scheduled } from './board-scheduler.ts';
+import type { BoardTimerFactory } from './board-timer.ts';
 import {
   boardIssues,
   drivenRoles,
@@ -69,15 +70,20 @@ export class Board {
   private constructor(
     private readonly spec: BoardSpec,
     private readonly log: BoardLog,
+    timer?: BoardTimerFactory,
   ) {
     this.baseDir = spec.baseDir ?? process.cwd();
-    this.scheduler = new BoardScheduler((e) =>
-      this.log('error', 'board callback failed', { error: String(e) }),
+    this.scheduler = new BoardScheduler(
+      (e) => this.log('error', 'board callback failed', { error: String(e) }),
+      timer,
     );
   }
 
-  /** Builds the board (lines, nets, pulls, drivers); throws a BoardError naming every bad reference. */
-  static create(spec: BoardSpec, log: BoardLog = () => {}): Board {
+  /**
+   * Builds the board (lines, nets, pulls, drivers); throws a BoardError naming every bad reference.
+   * `timer` wakes board time (default: Node timers; the daemon passes the timerfd).
+   */
+  static create(spec: BoardSpec, log: BoardLog = () => {}, timer?: BoardTimerFactory): Board {
     // A module entry may leave out "type" (as the board file's schema allows).
     const peripherals = spec.peripherals?.map((p) =>
       'module' in p && (p as { type?: string }).type === undefined ? { ...p, type: 'module' as const } : p,
@@ -85,7 +91,7 @@ export class Board {
     const normalized = { ...spec, peripherals };
     const issues = boardIssues(normalized);
     if (issues.length > 0) throw new BoardError(issues);
-    const b = new Board(normalized, log);
+    const b = new Board(normalized, log, timer);
     b.build();
     return b;
   }

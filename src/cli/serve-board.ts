@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Board } from '../board/board.ts';
+import { timerfdBoardTimer } from '../board/board-timerfd.ts';
 import type { DeviceConfig } from '../daemon/served-device.ts';
 import { parseBoardFile } from '../daemon/serve-config.ts';
 import type { Logger } from '../log/logger.ts';
@@ -12,7 +13,12 @@ import type { Logger } from '../log/logger.ts';
 export function boardFor(file: string, configs: DeviceConfig[], log: Logger): Board | null {
   const spec = parseBoardFile(file, readFileSync(file, 'utf8'));
   if (!spec) return null;
-  const board = Board.create(spec, (level, message, fields) => log.log(level, message, fields));
+  // Board time on a timerfd: sub-millisecond deadlines (a 1 kHz clock's 0.5 ms half-periods).
+  const board = Board.create(
+    spec,
+    (level, message, fields) => log.log(level, message, fields),
+    timerfdBoardTimer((message) => log.log('warn', message)),
+  );
   const names = new Set(board.deviceNames);
   const json = JSON.parse(readFileSync(file, 'utf8')) as {
     devices: Array<{ name?: string; socket: string }>;

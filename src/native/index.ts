@@ -448,8 +448,8 @@ export function readFd(fd: number, buffer: ArrayBufferView): number | null {
 
 /**
  * timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), disarmed. Its readiness is watched
- * with an {@link FdPoller} (`drainEventfd: true` reads the expiration count the same way); close it
- * with {@link closeFd}.
+ * with an {@link FdPoller} (`drainEventfd: true` would read the expiration count; re-arming clears
+ * it without a read); close it with {@link closeFd}.
  */
 export function timerfdCreate(): number {
   return binding.timerfdCreate();
@@ -457,14 +457,15 @@ export function timerfdCreate(): number {
 
 /**
  * Arm for one expiration at the absolute CLOCK_MONOTONIC time `deadlineNs` (the clock of
- * `process.hrtime.bigint()`), at once if it has passed; replaces any earlier arming. RangeError
- * unless 1n <= deadlineNs < 2n ** 63n; 'EINVAL' for a descriptor that is not a timerfd.
+ * `process.hrtime.bigint()`), at once if it has passed; replaces any earlier arming and drops an
+ * expiration not yet read (the fd is no longer readable). RangeError unless
+ * 1n <= deadlineNs < 2n ** 63n; 'EINVAL' for a descriptor that is not a timerfd.
  */
 export function timerfdArm(fd: number, deadlineNs: bigint): void {
   binding.timerfdArm(fd, deadlineNs);
 }
 
-/** No expiration until armed again; one that already happened stays readable. */
+/** No expiration until armed again; one not yet read is dropped too. */
 export function timerfdDisarm(fd: number): void {
   binding.timerfdDisarm(fd);
 }

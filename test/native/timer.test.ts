@@ -97,6 +97,24 @@ describe('timerfd', () => {
     }
   });
 
+  it('re-arming or disarming clears an expiration not yet read (the fd is no longer readable)', async () => {
+    const fd = timerfdCreate();
+    try {
+      timerfdArm(fd, 1n);
+      await new Promise((r) => setTimeout(r, 5));
+      assert.match(fdinfo(fd), /^ticks:\s+1$/m, 'expired once');
+      timerfdArm(fd, process.hrtime.bigint() + 10_000n * MS);
+      assert.match(fdinfo(fd), /^ticks:\s+0$/m, 're-armed: no expiration pending');
+      assert.equal(timerfdRead(fd), null);
+      timerfdArm(fd, 1n);
+      await new Promise((r) => setTimeout(r, 5));
+      timerfdDisarm(fd);
+      assert.equal(timerfdRead(fd), null, 'disarmed: no expiration pending');
+    } finally {
+      closeFd(fd);
+    }
+  });
+
   it('disarm: an armed deadline never expires', async () => {
     const fd = timerfdCreate();
     try {
