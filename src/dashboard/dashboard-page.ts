@@ -1,7 +1,7 @@
 // The dashboard page: one HTML document with its style and script (no external resources, so the
 // CSP can forbid everything else). The script keeps the state the server pushes over the WebSocket,
 // draws each device's waveform (levels, and the armed window shaded) on a canvas, and sends set /
-// pulse commands. It never polls: all data arrives on the socket.
+// pulse commands, and for a board's peripherals press/release/click, clock start/stop and encoder moves. It never polls: all data arrives on the socket.
 
 const STYLE = `
 body { font: 14px system-ui, sans-serif; margin: 1em 1.5em; color: #1d232a; background: #f6f7f9; }
@@ -20,6 +20,8 @@ td.level span.low { background: #dfe3e8; }
 td.state .armed { color: #0b61c4; font-weight: 600; }
 td.state .latched { color: #b45309; font-weight: 600; }
 button { font: inherit; font-size: .85em; padding: 0 .6em; margin-right: 2px; cursor: pointer; }
+input.encoder-position { font: inherit; font-size: .85em; width: 5em; margin-right: 2px; }
+td.peripheral { color: #444; }
 canvas { display: block; margin-top: .6em; width: 100%; background: #fbfcfd; border: 1px solid #eceff2; }
 .tools { margin-top: .4em; font-size: .9em; }
 .gone { color: #b91c1c; }
@@ -45,7 +47,17 @@ var el = function (tag, attrs, text) {
 
 function lineState(l) {
   return { line: l.line, name: l.name, direction: l.direction, level: l.level, edge: l.edge, armed: l.armed,
-    latched: l.latched, counters: l.counters, button: l.button === true, wave: [], armedSpans: [] };
+    latched: l.latched, counters: l.counters, button: l.button === true, peripheral: l.peripheral || null,
+    wave: [], armedSpans: [] };
+}
+
+// A board peripheral on the line, as one line of text (its state comes with the status).
+function describePeripheral(p) {
+  if (!p) return '-';
+  if (p.type === 'button') return 'button ' + p.name + ': ' + (p.pressed ? 'pressed' : 'released');
+  if (p.type === 'clock') return 'clock ' + p.name + ': ' + (p.running ? 'running' : 'stopped') + ', ' + p.periodMs + ' ms';
+  if (p.type === 'encoder') return 'encoder ' + p.name + ' (' + p.role + '): ' + p.position + (p.target !== p.position ? ' → ' + p.target : '');
+  return p.type + ' ' + p.name;
 }
 
 function build(msg) {
@@ -66,13 +78,13 @@ function build(msg) {
     h.appendChild(meta); sec.appendChild(h);
     var table = el('table');
     var hr = el('tr');
-    ['line', 'name', 'direction', 'level', 'edge', 'irq state', 'edges', 'delivered', 'latched', 'coalesced', 'invalid', 'drive']
+    ['line', 'name', 'direction', 'level', 'edge', 'irq state', 'edges', 'delivered', 'latched', 'coalesced', 'invalid', 'peripheral', 'drive']
       .forEach(function (c) { hr.appendChild(el('th', {}, c)); });
     table.appendChild(hr);
     var rows = lines.map(function (l) {
       var tr = el('tr', { 'data-device': String(i), 'data-line': String(l.line) });
       var cells = {};
-      ['line', 'name', 'direction', 'level', 'edge', 'state', 'edges', 'delivered', 'latched', 'coalesced', 'invalid', 'drive']
+      ['line', 'name', 'direction', 'level', 'edge', 'state', 'edges', 'delivered', 'latched', 'coalesced', 'invalid', 'peripheral', 'drive']
         .forEach(function (c) { cells[c] = el('td', { class: c }); tr.appendChild(cells[c]); });
       [['0', 'set0', 0], ['1', 'set1', 1]].forEach(function (b) {
         var btn = el('button', { class: b[1], title: 'drive the input ' + (b[2] ? 'high' : 'low') }, b[0]);
@@ -89,6 +101,36 @@ function build(msg) {
           bb.onclick = function () { send({ type: 'button', device: i, line: l.line, action: action }); };
           cells.drive.appendChild(bb);
         });
+      var per = l.peripheral;
+      // A board clock: start / stop.
+      if (per && per.type === 'clock')
+        ['start', 'stop'].forEach(function (action) {
+          var cb = el('button', { class: 'clock-' + action, title: action + ' the board clock' }, action);
+          cb.onclick = function () { send({ type: 'clock', device: i, line: l.line, action: action }); };
+          cells.drive.appendChild(cb);
+        });
+      // A board encoder (either of its lines): one step back or forward, or to a position typed in.
+      if (per && per.type === 'encoder') {
+        var turn = function (to) {
+          if (!l.peripheral) return;
+          l.peripheral.target = to;
+          send({ type: 'encoder', device: i, line: l.line, position: to });
+        };
+        var down = el('button', { class: 'encoder-down', title: 'turn the encoder one step back' }, '−');
+        down.onclick = function () { if (l.peripheral) turn(l.peripheral.target - 1); };
+        var up = el('button', { class: 'encoder-up', title: 'turn the encoder one step forward' }, '+');
+        up.onclick = function () { if (l.peripheral) turn(l.peripheral.target + 1); };
+        var pos = el('input', { class: 'encoder-position', type: 'number', step: '1', title: 'encoder position' });
+        pos.value = String(per.target);
+        var go = el('button', { class: 'encoder-set', title: 'turn the encoder to this position' }, 'set');
+        go.onclick = function () {
+          var v = Number(pos.value);
+          if (pos.value === '' || !Number.isInteger(v)) { document.getElementById('error').textContent = 'the encoder position is an integer'; return; }
+          turn(v);
+        };
+        [down, up, pos, go].forEach(function (e) { cells.drive.appendChild(e); });
+        cells.encoderPosition = pos;
+      }
       table.appendChild(tr);
       return cells;
     });
@@ -152,7 +194,10 @@ function render(dev) {
     if (l.latched) c.state.appendChild(el('span', { class: 'latched' }, 'latched'));
     if (!l.armed && !l.latched) c.state.textContent = '-';
     ['edges', 'delivered', 'latched', 'coalesced', 'invalid'].forEach(function (k) { c[k].textContent = String(l.counters[k]); });
-    c.drive.querySelectorAll('button').forEach(function (b) { b.disabled = l.direction === 'output' || !!dev.gone; });
+    c.peripheral.textContent = describePeripheral(l.peripheral);
+    if (c.encoderPosition && l.peripheral && document.activeElement !== c.encoderPosition)
+      c.encoderPosition.value = String(l.peripheral.target);
+    c.drive.querySelectorAll('button, input').forEach(function (b) { b.disabled = l.direction === 'output' || !!dev.gone; });
   });
 }
 
@@ -232,6 +277,7 @@ function connect() {
     if (msg.type === 'status') msg.status.lines.forEach(function (sl, j) {
       var l = dev.lines[j]; if (!l) return;
       l.counters = sl.counters; l.direction = sl.direction; l.edge = sl.edge; l.latched = sl.latched;
+      l.peripheral = sl.peripheral || null;
     });
     if (msg.type === 'status') { dev.status.connected = msg.status.connected; dev.status.features = msg.status.features; dev.status.irqNegotiated = msg.status.irqNegotiated; }
     if (msg.type === 'gone') dev.gone = msg.error;

@@ -3,7 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { ControlEvent, DeviceStatus } from '../control/control-protocol.ts';
+import {
+  CLOCK_ACTIONS,
+  ENCODER_POSITION_MAX,
+  ENCODER_POSITION_MIN,
+  type ClockAction,
+  type ControlEvent,
+  type DeviceStatus,
+} from '../control/control-protocol.ts';
 import type { Logger } from '../log/logger.ts';
 import { dashboardPage } from './dashboard-page.ts';
 import { DeviceFeed } from './device-feed.ts';
@@ -23,6 +30,10 @@ export interface DeviceLink {
   pulse(line: number, widthMs: number): Promise<void>;
   /** A board button on the line (control op press / release / click). */
   button(line: number, action: ButtonAction): Promise<void>;
+  /** A board clock on the line (control op clock): start or stop it. */
+  clock(line: number, action: ClockAction): Promise<unknown>;
+  /** A board encoder on the line (control op encoder): move it to a position. */
+  encoder(line: number, position: number): Promise<unknown>;
 }
 
 export type ButtonAction = 'press' | 'release' | 'click';
@@ -49,7 +60,9 @@ export interface DashboardOptions {
 type PageCommand =
   | { id: number; type: 'input'; device: number; line: number; value: 0 | 1 }
   | { id: number; type: 'pulse'; device: number; line: number; widthMs: number }
-  | { id: number; type: 'button'; device: number; line: number; action: ButtonAction };
+  | { id: number; type: 'button'; device: number; line: number; action: ButtonAction }
+  | { id: number; type: 'clock'; device: number; line: number; action: ClockAction }
+  | { id: number; type: 'encoder'; device: number; line: number; position: number };
 
 const MAX_MESSAGE_BYTES = 4096;
 /** Unsent bytes after which a page is dropped. */
@@ -285,8 +298,14 @@ export class DashboardServer {
       if (!dev) throw new Error(`no device ${c.device} (the dashboard shows ${this.feeds.length})`);
       const { client } = dev;
       if (c.type === 'input') await client.setInput(c.line, c.value);
-      else if (c.type === 'button') await client.button(c.line, c.action);
-      else await client.pulse(c.line, c.widthMs);
+      else if (c.type === 'pulse') await client.pulse(c.line, c.widthMs);
+      else {
+        if (c.type === 'button') await client.button(c.line, c.action);
+        else if (c.type === 'clock') await client.clock(c.line, c.action);
+        else await client.encoder(c.line, c.position);
+        // Every page shows the peripheral's new state (running, position) without waiting for an event.
+        this.feeds[c.device].refreshSoon();
+      }
       ws.send(JSON.stringify({ type: 'result', id, ok: true }));
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
@@ -353,5 +372,20 @@ function decodeCommand(text: string | null, onId: (id: number) => void): PageCom
     if (!action) throw new Error(`"action" must be press, release or click, not ${JSON.stringify(o.action)}`);
     return { id, type: 'button', device, line, action };
   }
-  throw new Error(`"type" must be "input", "pulse" or "button", not ${JSON.stringify(o.type)}`);
+  if (o.type === 'clock') {
+    const action = CLOCK_ACTIONS.find((a) => a === o.action);
+    if (!action) throw new Error(`"action" must be start or stop, not ${JSON.stringify(o.action)}`);
+    return { id, type: 'clock', device, line, action };
+  }
+  if (o.type === 'encoder') {
+    const p = o.position;
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < ENCODER_POSITION_MIN || p > ENCODER_POSITION_MAX)
+      throw new Error(
+        `"position" must be an integer ${ENCODER_POSITION_MIN}..${ENCODER_POSITION_MAX}, not ${JSON.stringify(p)}`,
+      );
+    return { id, type: 'encoder', device, line, position: p };
+  }
+  throw new Error(
+    `"type" must be "input", "pulse", "button", "clock" or "encoder", not ${JSON.stringify(o.type)}`,
+  );
 }

@@ -48,6 +48,8 @@ export class DeviceFeed {
   private pending: ControlEvent[] = [];
   private flushScheduled = false;
   private statusTimer: NodeJS.Timeout | null = null;
+  /** Lines a board peripheral sits on (from the latest status). */
+  private peripheralLines = new Set<number>();
   private stop: (() => void) | null = null;
   private closed = false;
   private readonly maxEvents: number;
@@ -71,7 +73,7 @@ export class DeviceFeed {
         if (!this.closed) this.listener.gone(this.index, error?.message ?? 'closed');
       },
     );
-    this.status = s.status;
+    this.setStatus(s.status);
     this.base = s.status.lines.map((l) => ({ level: l.level, armed: l.armed }));
     this.baseNs = s.timeNs;
     this.stop = s.stop;
@@ -96,8 +98,21 @@ export class DeviceFeed {
         if (!this.closed) this.listener.events(this.index, batch);
       });
     }
-    if (e.event !== 'output' && e.event !== 'input' && !this.statusTimer)
+    // Counters change with IRQ events; a board peripheral's state (encoder position, clock running,
+    // button pressed) with the levels of its lines.
+    const onPeripheral = e.line !== undefined && this.peripheralLines.has(e.line);
+    if ((onPeripheral || (e.event !== 'output' && e.event !== 'input')) && !this.statusTimer)
       this.statusTimer = setTimeout(() => void this.refresh(), this.statusEveryMs);
+  }
+
+  private setStatus(s: DeviceStatus): void {
+    this.status = s;
+    this.peripheralLines = new Set(s.lines.filter((l) => l.peripheral !== undefined).map((l) => l.line));
+  }
+
+  /** Fetches the status again soon (after a command changed what it shows). */
+  refreshSoon(): void {
+    if (!this.statusTimer && !this.closed) this.statusTimer = setTimeout(() => void this.refresh(), 0);
   }
 
   private async refresh(): Promise<void> {
@@ -105,7 +120,7 @@ export class DeviceFeed {
       const s = await this.client.status();
       this.statusTimer = null;
       if (this.closed) return;
-      this.status = s;
+      this.setStatus(s);
       this.listener.status(this.index, s);
     } catch {
       this.statusTimer = null; // the connection ended: `gone` reports it

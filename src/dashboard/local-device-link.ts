@@ -1,4 +1,10 @@
-import { encodeEvent, type ControlEvent, type DeviceStatus } from '../control/control-protocol.ts';
+import {
+  encodeEvent,
+  type ClockAction,
+  type ControlEvent,
+  type ControlReply,
+  type DeviceStatus,
+} from '../control/control-protocol.ts';
 import { deviceStatus, type ControlServer } from '../control/control-server.ts';
 import type { ButtonAction, DeviceLink } from './dashboard-server.ts';
 
@@ -36,5 +42,17 @@ export class LocalDeviceLink<T> implements DeviceLink {
       action === 'click' ? { op: action, line, holdMs: 50 } : { op: action, line },
     );
     if (!r.ok) throw new Error(r.error);
+  }
+
+  async clock(line: number, action: ClockAction): Promise<ControlReply> {
+    const r = await this.control.request({ op: 'clock', line, action });
+    if (!r.ok) throw new Error(r.error);
+    return r;
+  }
+
+  async encoder(line: number, position: number): Promise<ControlReply> {
+    const r = await this.control.request({ op: 'encoder', line, position });
+    if (!r.ok) throw new Error(r.error);
+    return r;
   }
 }

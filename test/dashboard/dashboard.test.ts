@@ -9,6 +9,7 @@ import { get } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
+import { Board } from '../../src/board/board.ts';
 import { ControlClient } from '../../src/control/control-client.ts';
 import { ServedDevice } from '../../src/daemon/served-device.ts';
 import { DashboardServer } from '../../src/dashboard/dashboard-server.ts';
@@ -192,7 +193,7 @@ describe('dashboard in chromium', { skip, timeout: 120_000 }, () => {
           type: 'result',
           id: 3,
           ok: false,
-          error: '"type" must be "input", "pulse" or "button", not "blink"',
+          error: '"type" must be "input", "pulse", "button", "clock" or "encoder", not "blink"',
         },
         { type: 'result', id: null, ok: false, error: 'a command is a JSON object' },
       ],
@@ -282,5 +283,160 @@ describe('dashboard in chromium', { skip, timeout: 120_000 }, () => {
     assert.equal(await status('attacker.example'), 403);
     assert.equal(await status(`attacker.example:${dash.port}`), 403);
     assert.equal(await status(`localhost:${dash.port}`), 200);
+  });
+});
+
+describe("a board's peripherals on the dashboard in chromium", { skip, timeout: 120_000 }, () => {
+  const tmp = tempDir();
+  const path = `${tmp.dir}/periph.sock`;
+  const log = new RecordingLogger();
+  let board: Board;
+  let served: ServedDevice;
+  let ctl: ControlClient;
+  let dash: DashboardServer;
+  let browser: BrowserContext;
+  let page: Page;
+
+  const row = (line: number) => page.locator(`tr[data-device="0"][data-line="${line}"]`);
+  const shows = (line: number, column: string, text: string) =>
+    page.waitForFunction(
+      ([l, c, t]) => document.querySelector(`tr[data-line="${l}"] td.${c}`)?.textContent === t,
+      [line, column, text] as const,
+      { timeout: 10_000 },
+    );
+
+  before(async () => {
+    board = Board.create({
+      devices: [{ name: 'd', lines: 4, names: ['clk', 'knob-a', 'knob-b', 'btn'], pull: { btn: 'up' } }],
+      peripherals: [
+        { type: 'clock', name: 'tick', line: 'd:clk', periodMs: 10, running: false },
+        { type: 'encoder', name: 'knob', a: 'd:knob-a', b: 'd:knob-b' },
+        { type: 'button', name: 'user', line: 'd:btn' },
+      ],
+    });
+    served = await ServedDevice.start({ socket: path, lines: 4, simulated: board.lines('d') }, log);
+    await board.start();
+    ctl = await ControlClient.connect(path);
+    const control = served.controlServer;
+    assert.ok(control);
+    dash = await DashboardServer.start({
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      devices: [{ label: 'board', client: new LocalDeviceLink(control) }],
+    });
+    browser = await chromium.launchPersistentContext(`${tmp.dir}/profile`, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+      viewport: { width: 1400, height: 640 },
+    });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    await page.goto(dash.url);
+    await page.locator('#conn.live').waitFor({ timeout: 10_000 });
+  });
+  after(async () => {
+    await settle(browser?.close());
+    await settle(dash?.close());
+    ctl?.close();
+    await settle(board?.close());
+    await settle(served?.close());
+    tmp.cleanup();
+  });
+
+  test('each peripheral line shows what sits there; only its own controls are drawn', async () => {
+    await row(3).waitFor();
+    assert.equal(await row(0).locator('td.peripheral').textContent(), 'clock tick: stopped, 10 ms');
+    assert.equal(await row(1).locator('td.peripheral').textContent(), 'encoder knob (a): 0');
+    assert.equal(await row(2).locator('td.peripheral').textContent(), 'encoder knob (b): 0');
+    assert.equal(await row(3).locator('td.peripheral').textContent(), 'button user: released');
+    assert.equal(await row(0).locator('button.clock-start').count(), 1);
+    assert.equal(await row(1).locator('button.clock-start').count(), 0);
+    assert.equal(await row(0).locator('button.encoder-up').count(), 0);
+    assert.equal(await row(3).locator('button.button-press').count(), 1);
+  });
+
+  test('start and stop the clock from the page: the line ticks, then rests low', async () => {
+    await row(0).locator('button.clock-start').click();
+    await shows(0, 'peripheral', 'clock tick: running, 10 ms');
+    assert.equal((await ctl.clock('clk')).running, true);
+    await ctl.waitFor('clk', 'low', { timeoutMs: 10_000 });
+    await ctl.waitFor('clk', 'high', { timeoutMs: 10_000 });
+    await row(0).locator('button.clock-stop').click();
+    await shows(0, 'peripheral', 'clock tick: stopped, 10 ms');
+    assert.equal((await ctl.clock('clk')).running, false);
+    await shows(0, 'level', 'low');
+  });
+
+  test('turn the encoder from the page: + twice, then a typed position; both lines follow', async () => {
+    await row(1).locator('button.encoder-up').click();
+    await row(1).locator('button.encoder-up').click();
+    await shows(1, 'peripheral', 'encoder knob (a): 2');
+    await shows(2, 'peripheral', 'encoder knob (b): 2');
+    assert.equal((await ctl.encoder('knob-b')).position, 2);
+    // Either line addresses it: the b line's controls turn the same encoder.
+    await row(2).locator('input.encoder-position').fill('-3');
+    await row(2).locator('button.encoder-set').click();
+    await shows(1, 'peripheral', 'encoder knob (a): -3');
+    const s = await ctl.encoder('knob-a');
+    assert.deepEqual([s.position, s.a, s.b], [-3, 1, 0]);
+    await shows(1, 'level', 'high');
+    await shows(2, 'level', 'low');
+    await row(1).locator('button.encoder-down').click();
+    await shows(1, 'peripheral', 'encoder knob (a): -4');
+    // Not an integer: the page says so and sends nothing.
+    await row(1).locator('input.encoder-position').fill('1.5');
+    await row(1).locator('button.encoder-set').click();
+    await page.waitForFunction(
+      () => document.getElementById('error')?.textContent === 'the encoder position is an integer',
+    );
+    assert.equal((await ctl.encoder('knob-a')).position, -4);
+  });
+
+  test('press and release the board button from the page', async () => {
+    await row(3).locator('button.button-press').click();
+    await shows(3, 'peripheral', 'button user: pressed');
+    await shows(3, 'level', 'low');
+    await row(3).locator('button.button-release').click();
+    await shows(3, 'peripheral', 'button user: released');
+    await shows(3, 'level', 'high');
+  });
+
+  test('peripheral page commands are checked field by field', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${dash.port}/ws`);
+    const msgs: Array<Record<string, unknown>> = [];
+    ws.on('message', (d) => msgs.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ id: 1, type: 'clock', device: 0, line: 0, action: 'pause' }));
+    ws.send(JSON.stringify({ id: 2, type: 'encoder', device: 0, line: 1, position: 'far' }));
+    ws.send(JSON.stringify({ id: 3, type: 'clock', device: 0, line: 1, action: 'start' }));
+    ws.send(JSON.stringify({ id: 4, type: 'encoder', device: 0, line: 3, position: 1 }));
+    await waitFor(() => msgs.filter((m) => m.type === 'result').length === 4, '4 results');
+    assert.deepEqual(
+      msgs.filter((m) => m.type === 'result'),
+      [
+        { type: 'result', id: 1, ok: false, error: '"action" must be start or stop, not "pause"' },
+        {
+          type: 'result',
+          id: 2,
+          ok: false,
+          error: '"position" must be an integer -2147483648..2147483647, not "far"',
+        },
+        {
+          type: 'result',
+          id: 3,
+          ok: false,
+          error: 'clock: line 1 has no clock (a board file\'s "clock" peripheral; it has the encoder "knob")',
+        },
+        {
+          type: 'result',
+          id: 4,
+          ok: false,
+          error:
+            'encoder: line 3 has no encoder (a board file\'s "encoder" peripheral; it has the button "user")',
+        },
+      ],
+    );
+    ws.close();
   });
 });
