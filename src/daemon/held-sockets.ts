@@ -1,4 +1,4 @@
-import { lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, readlinkSync, unlinkSync } from 'node:fs';
 import { controlPathFor } from '../control/control-protocol.ts';
 import {
   closeFd,
@@ -104,6 +104,41 @@ export class HeldSockets {
     }
     this.controlIno = inodeOf(path);
     return { ...config, fd, control: path, controlFd };
+  }
+
+  /**
+   * Closes the front-end connections a worker that died without closing left open in this process:
+   * the sockets accepted on the device's path (/proc/net/unix names them with the listener's path).
+   * The front-end then sees its session end, as when a back-end process dies. Returns how many.
+   */
+  closeLeftSessions(): number {
+    const path = this.config.socket;
+    if (!path || this.config.fd !== undefined) return 0;
+    const inodes = new Set<string>();
+    try {
+      for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+        // Num RefCount Protocol Flags Type St Inode Path; flags 00010000 = __SO_ACCEPTCON (listening)
+        const f = line.trim().split(/\s+/);
+        if (f[7] === path && (parseInt(f[3], 16) & 0x10000) === 0) inodes.add(f[6]);
+      }
+    } catch {
+      return 0;
+    }
+    let closed = 0;
+    for (const fd of readdirSync('/proc/self/fd')) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue; // the directory's own fd, or closed meanwhile
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m && inodes.has(m[1])) {
+        closeQuietly(Number(fd));
+        closed++;
+      }
+    }
+    return closed;
   }
 
   /** Stops listening and removes the socket files this daemon created (after the worker closed). */

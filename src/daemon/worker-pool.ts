@@ -120,12 +120,16 @@ class DeviceWorker {
 
   private died(error: string): void {
     const lived = performance.now() - this.startedAt;
+    // A worker stopped without running its clean-up (terminated, out of memory) leaves its
+    // front-end connections open: close them, so the front-ends see the session end.
+    const sessions = this.held.reduce((n, h) => n + h.closeLeftSessions(), 0);
     this.restartMs = lived > HEALTHY_MS ? RESTART_MIN_MS : this.restartMs;
     this.o.log.log('error', 'device worker died: serving its devices from a new worker', {
       worker: this.index,
       devices: this.names,
       error: error.split('\n')[0],
       restartInMs: this.restartMs,
+      ...(sessions ? { sessionsClosed: sessions } : {}),
     });
     if (!this.held.every((h) => h.restartable)) {
       this.o.onFrontendGone?.('the worker serving the front-end on the given fd died');

@@ -6,7 +6,14 @@ import { after, describe, test } from 'node:test';
 import { ControlClient } from '../../src/control/control-client.ts';
 import { DeviceWorkerPool } from '../../src/daemon/worker-pool.ts';
 import { Direction } from '../../src/protocol/constants.ts';
-import { RecordingLogger, openChip, settle, tempDir, waitFor } from '../transports/vhost-user/harness.ts';
+import {
+  RawClient,
+  RecordingLogger,
+  openChip,
+  settle,
+  tempDir,
+  waitFor,
+} from '../transports/vhost-user/harness.ts';
 
 describe('DeviceWorkerPool', { timeout: 60_000 }, () => {
   const tmp = tempDir();
@@ -61,10 +68,14 @@ describe('DeviceWorkerPool', { timeout: 60_000 }, () => {
         }
       }
 
-      // Worker 1 stopped hard (as a crash): worker 0 keeps serving meanwhile, worker 1 is replaced.
+      // Worker 1 stopped hard (as a crash): worker 0 keeps serving meanwhile, worker 1 is replaced,
+      // and the front-end it was serving sees its session end.
       const chip0 = await openChip(sockets[0]);
+      const raw = RawClient.connect(sockets[1]);
+      await raw.handshake();
       const mark = log.mark;
       await pool.terminate(1);
+      await raw.expectClosed();
       await chip0.driver.setDirection(1, Direction.IN);
       assert.equal(await chip0.driver.getValue(1), 1, 'worker 0 kept its line state');
       await chip0.close();
@@ -73,6 +84,7 @@ describe('DeviceWorkerPool', { timeout: 60_000 }, () => {
       assert.equal(died.length, 1);
       assert.equal(died[0].fields.worker, 1);
       assert.equal(died[0].fields.devices, `${sockets[1]},${sockets[2]}`);
+      assert.equal(died[0].fields.sessionsClosed, 1);
       assert.deepEqual(pool.restarts, [0, 1]);
       assert.notEqual(pool.threadIds[1], ids[1]);
       for (const s of sockets.slice(1)) {

@@ -89,13 +89,18 @@ class Daemon {
     });
   }
 
-  static async start(socketPath: string, lines: number, names: string[]): Promise<Daemon> {
+  static async start(
+    socketPath: string,
+    lines: number,
+    names: string[],
+    extra: string[] = [],
+  ): Promise<Daemon> {
     // prettier-ignore
     const args = [...VGPIO, 'serve', '--socket', socketPath, '--lines', String(lines),
-      '--names', names.join(','), '--log-level', 'debug'];
+      '--names', names.join(','), '--log-level', 'debug', ...extra];
     const d = new Daemon(spawn(process.execPath, args, { cwd: ROOT, stdio: 'pipe' }));
     try {
-      await d.waitForLog(/ INFO {2}serving devices=1 pid=\d+/, 20_000);
+      await d.waitForLog(/ INFO {2}serving devices=1 (?:workers=1 )?pid=\d+/, 20_000);
     } catch (err) {
       await d.stop();
       throw err;
@@ -165,12 +170,12 @@ class Rig {
     readonly ctl: ControlClient,
   ) {}
 
-  static async start(lines: number, names: string[]): Promise<Rig> {
+  static async start(lines: number, names: string[], extra: string[] = []): Promise<Rig> {
     const dir = await mkdtemp(join(tmpdir(), 'vgpio-e2e-'));
     const socket = join(dir, 'gpio.sock');
     let daemon: Daemon | undefined;
     try {
-      daemon = await Daemon.start(socket, lines, names);
+      daemon = await Daemon.start(socket, lines, names, extra);
       const ctl = await ControlClient.connect(socket);
       return new Rig(dir, socket, daemon, ctl);
     } catch (err) {
@@ -715,5 +720,48 @@ describe('QEMU killed and started again against the same daemon', { timeout: 300
       assert.equal(rig.daemon.running, true);
       assert.doesNotMatch(rig.daemon.log, / (WARN|ERROR) /);
     }),
+  );
+});
+
+describe('vgpio serve --workers 1: the device served from a worker thread', { timeout: 300_000 }, () => {
+  let rig: Rig;
+  before(async () => {
+    if (!env) return;
+    rig = await Rig.start(NAMES.length, NAMES, ['--workers', '1']);
+    await rig.boot('qemu10');
+  });
+  after(async () => {
+    await rig?.close();
+  });
+
+  it(
+    'the guest drives outputs, reads inputs and gets interrupts through the worker',
+    { skip, timeout: TEST_TIMEOUT },
+    (t) =>
+      rig.diagnose(t, async () => {
+        const { vm } = rig;
+        assert.match(rig.daemon.log, / INFO {2}serving devices=1 workers=1 pid=\d+/);
+        assert.deepEqual(await vm.run('gpiodetect'), { out: `${CHIP} [virtio0] (8 lines)\n`, code: 0 });
+        assert.match(rig.daemon.log, / INFO {2}interrupts negotiated \(VIRTIO_GPIO_F_IRQ\)/);
+
+        const pid = await vm.background(`gpioset -m signal ${CHIP} 0=1 5=0`);
+        await rig.waitLine(5, 'direction OUT', (l) => l.direction === Direction.OUT);
+        assert.deepEqual(await vgpio('output', rig.socket, 'led'), { code: 0, stdout: '1\n', stderr: '' });
+        await killAndWaitReleased(rig, pid, 0);
+
+        await rig.input(1, 1);
+        await rig.input(2, 0);
+        assert.deepEqual(await gpioget(vm, [1, 2]), [1, 0]);
+
+        await rig.input(6, 0);
+        const fg = vm.run(`gpiomon -n 2 ${CHIP} 6`, 30_000);
+        fg.catch(() => undefined);
+        await rig.waitArmed(6);
+        await rig.drive(6, [1, 0], true);
+        const r = await fg;
+        assert.equal(r.code, 0, r.out);
+        assertEvents(parseGpiomonEvents(r.out), 6, ['RISING', 'FALLING']);
+        assert.doesNotMatch(rig.daemon.log, / ERROR /);
+      }),
   );
 });
