@@ -20,8 +20,9 @@ export interface BoardPin {
 /**
  * Lines tied together and what drives them. Push-pull (a wire, a peripheral): the one driver that
  * drives sets the level. Open-drain (a shared net): any driver at 0 pulls the net low, else the net
- * reads its pull. Nothing driving: the pull, or 0 without one. Every member line that is not a guest
- * output senses the net's level; a guest output senses what it drives (SimulatedLines).
+ * reads its pull. Nothing driving: the pull, or 0 without one. Every member line senses the net's
+ * level — on a push-pull net a guest output senses what it drives (SimulatedLines), on an open-drain
+ * net it senses the wire like any other member (BoardLines.markOpenDrain).
  */
 export class BoardNet {
   readonly drivers: NetDriver[] = [];
