@@ -1,11 +1,13 @@
 import { ControlClient } from '../control/control-client.ts';
 import type { DeviceStatus } from '../control/control-protocol.ts';
 import { defineCommand } from './command.ts';
+import { describePeripheral } from './peripheral-commands.ts';
 
 export const command = defineCommand({
   usage: 'vgpio status PATH [--json]',
   help: `Prints every line of the device at PATH: name, direction, level, IRQ type (edge), IRQ state
 (armed: the guest's eventq buffer is held; latched: an edge is pending), and the counters edges, delivered, latched, coalesced, invalid (the same names in text and JSON).
+On a board, a PERIPHERAL column names the button, clock or encoder on a line, with its state.
 
 Options:
   --json   the control endpoint's status object (docs/control-protocol.md), as JSON`,
@@ -50,6 +52,9 @@ export function formatStatus(s: DeviceStatus): string {
       'INVALID',
     ],
   ];
+  // Only a board with a button, clock or encoder gets the column (plain devices print as before).
+  const peripherals = s.lines.some((l) => l.peripheral !== undefined);
+  if (peripherals) rows[0].push('PERIPHERAL');
   for (const l of s.lines)
     rows.push([
       String(l.line),
@@ -63,6 +68,7 @@ export function formatStatus(s: DeviceStatus): string {
       String(l.counters.latched),
       String(l.counters.coalesced),
       String(l.counters.invalid),
+      ...(peripherals ? [l.peripheral ? describePeripheral(l.peripheral) : '-'] : []),
     ]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return (

@@ -127,4 +127,17 @@ describe('vgpio button / clock / encoder', { timeout: 120_000 }, () => {
     assert.match(help.stdout, /-- -4/);
     assert.equal((await ctl.status()).lines[0].peripheral?.type, 'clock', 'the daemon goes on');
   });
+
+  test('vgpio status: a PERIPHERAL column on a board names what sits on each line', async () => {
+    const r = await runCli(['status', path]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.trimEnd().split('\n');
+    const header = rows.find((l) => l.startsWith('LINE'));
+    assert.ok(header?.endsWith('  PERIPHERAL'), header);
+    const cells = (line: number) => rows.find((l) => l.startsWith(`${line} `)) ?? '';
+    assert.match(cells(0), / {2}clock tick: stopped, period 10 ms, duty 0\.25$/);
+    assert.match(cells(1), / {2}encoder knob: position -2, A=1 B=1$/);
+    assert.match(cells(3), / {2}button user: released$/);
+    assert.match(cells(4), / {2}-$/);
+  });
 });
