@@ -136,11 +136,13 @@ export class DeviceQueue {
   /**
    * Asks for kicks again, then looks at the avail ring once more: true when chains arrived while
    * kicks were off (a driver that saw them suppressed sent none, so they are ours to serve now).
+   * A broken queue gets its kicks back too (a restarted ring must not start silenced) and says false.
    */
   allowKicks(): boolean {
     this.kicksSuppressed = false;
     if (this.opts.eventIdx) this.used.setUint16(4 + 8 * this.size, this.nextAvail, true);
     else this.used.setUint16(0, this.used.getUint16(0, true) & ~UsedFlag.NO_NOTIFY, true);
+    if (this.broken) return false;
     return this.pending() > 0; // pending() fences: our store is visible before avail.idx is read
   }
 

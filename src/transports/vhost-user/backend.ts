@@ -450,12 +450,47 @@ export class VhostUserBackend {
   private kicked(r: Vring): void {
     if (this.failed) return;
     try {
-      if (r.live) this.device.kick(r.index);
-      if (this.pollMs > 0 && r.live) this.busyPoll(r, r.live);
+      const q = r.live;
+      if (q && this.pollMs > 0) this.busyPoll(r, q);
+      else if (q) this.serveWithKicksOff(r, q);
     } catch (e) {
       this.internalError(`serving ring ${r.index}`, e);
     }
     this.checkMemory();
+  }
+
+  /**
+   * Serves the ring with the driver's kicks suppressed, as Linux vhost does while it works: a
+   * driver adding chains meanwhile sends no kick (which would cost it a syscall and us a wake-up
+   * that finds the ring already served). Kicks are allowed again and the ring checked once more
+   * before we sleep, so a chain added while kicks were off is served, not lost.
+   */
+  private serveWithKicksOff(r: Vring, q: DeviceQueue): void {
+    q.suppressKicks();
+    this.device.kick(r.index);
+    for (;;) {
+      // Whatever ends the work, kicks are on again when we return.
+      if (!this.servingStill(r, q)) return void q.allowKicks();
+      if (!q.allowKicks()) return;
+      // Chains came while kicks were off: the driver sent no kick for them.
+      q.suppressKicks();
+      if (!this.kickTook(r, q)) return void q.allowKicks();
+    }
+  }
+
+  /** The ring is still ours to serve (nothing stopped or broke it during the device's work). */
+  private servingStill(r: Vring, q: DeviceQueue): boolean {
+    return r.live === q && !this.failed && q.broken === null;
+  }
+
+  /**
+   * Kicks the device; false when it took no chain although the ring had some (a device that has
+   * stopped taking them): looping on it would block the thread for good.
+   */
+  private kickTook(r: Vring, q: DeviceQueue): boolean {
+    const before = q.lastAvailIndex;
+    this.device.kick(r.index);
+    return q.lastAvailIndex !== before;
   }
 
   /**
@@ -468,15 +503,13 @@ export class VhostUserBackend {
     q.suppressKicks();
     let deadline = performance.now() + this.pollMs;
     for (;;) {
-      while (r.live === q && !this.failed && q.broken === null && performance.now() < deadline) {
-        const before = q.lastAvailIndex;
-        this.device.kick(r.index);
-        if (q.lastAvailIndex !== before) deadline = performance.now() + this.pollMs;
-      }
-      if (r.live !== q || this.failed || q.broken !== null) return;
+      while (this.servingStill(r, q) && performance.now() < deadline)
+        if (this.kickTook(r, q)) deadline = performance.now() + this.pollMs;
+      if (!this.servingStill(r, q)) return void q.allowKicks();
       if (!q.allowKicks()) return;
-      this.device.kick(r.index); // chains that came while kicks were off
+      // Chains that came while kicks were off: served, then poll again.
       q.suppressKicks();
+      if (!this.kickTook(r, q)) return void q.allowKicks();
       deadline = performance.now() + this.pollMs;
     }
   }
