@@ -22,6 +22,9 @@
  * queue=Q" and then reads one command a line from stdin, answering one line each:
  *   rt N        -> "rt CPU_NS NS1 NS2 ... NSN"      N round trips, each in ns
  *   tp K N      -> "tp K REQUESTS WALL_NS CPU_NS"   about N requests, K in flight
+ *   tpl K N     -> "tpl K REQUESTS WALL_NS CPU_NS NS1 ... NSR"   the same, and each request's
+ *                  latency under that load (from the batch that made it available to the one
+ *                  that found it used)
  *   inputs K    -> "inputs K"                       SET_DIRECTION IN on lines 0..K-1
  *   values K    -> "values V0 ... VK-1"             one GET_VALUE on each of lines 0..K-1
  *   quit (or end of input) -> "bye base=B"          rings stopped, GET_VRING_BASE checked
@@ -158,6 +161,8 @@ static void send_msg(uint32_t request, uint32_t flags, const void *payload, uint
   ssize_t n;
   do n = sendmsg(sock, &mh, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+    die("back-end closed the connection when we sent %s", request_name(request));
   if (n < 0) die("sending %s: %s", request_name(request), strerror(errno));
   if ((size_t)n != 12 + size) die("sending %s: short write (%zd bytes)", request_name(request), n);
 }
@@ -376,20 +381,31 @@ static void round_trips(uint64_t *ns, long n) {
   }
 }
 
-/* About `n` requests (a multiple of k) on lines 0..k-1, k chains in flight; returns requests. */
-static uint64_t throughput(uint32_t k, uint64_t n) {
+static uint64_t made_available_at[MAX_QUEUE / 2];
+
+/* About `n` requests (a multiple of k) on lines 0..k-1, k chains in flight; returns requests.
+ * With `lat` (room for the total), each request's latency under that load, in ns: from the batch
+ * that made it available to the batch that found it used (one clock read per batch). */
+static uint64_t throughput(uint32_t k, uint64_t n, uint64_t *lat) {
   uint64_t rounds = (n + k - 1) / k, total = rounds * k, sent = 0, done = 0;
-  for (uint32_t i = 0; i < k; i++, sent++) add(i, (uint16_t)i);
+  uint64_t now = lat ? NOW() : 0;
+  for (uint32_t i = 0; i < k; i++, sent++) {
+    add(i, (uint16_t)i);
+    made_available_at[i] = now;
+  }
   publish();
   while (done < total) {
     wait_used();
+    if (lat) now = NOW();
     uint16_t idx = __atomic_load_n(&used_hdr[1], __ATOMIC_ACQUIRE);
     while (last_used != idx) {
       uint16_t v;
       uint32_t slot = take(&v);
+      if (lat) lat[done] = now - made_available_at[slot];
       done++;
       if (sent < total) {
         add(slot, (uint16_t)slot);
+        made_available_at[slot] = now;
         sent++;
       }
     }
@@ -584,16 +600,28 @@ static void commands(void) {
       printf("rt %llu", (unsigned long long)(CPU() - c0));
       for (long i = 0; i < a; i++) printf(" %llu", (unsigned long long)ns[i]);
       putchar('\n');
-    } else if (sscanf(line, "tp %ld %ld %c", &a, &b, &extra) == 2 && a >= 1 && b >= 1) {
+    } else if ((sscanf(line, "tp %ld %ld %c", &a, &b, &extra) == 2 ||
+                sscanf(line, "tpl %ld %ld %c", &a, &b, &extra) == 2) &&
+               a >= 1 && b >= 1) {
+      int with_latency = line[2] == 'l';
       if ((uint32_t)a > ngpio || (uint32_t)a > qsize / 2)
         die("tp %ld: at most min(ngpio %u, queue size / 2 = %u) lines in flight", a, ngpio, qsize / 2);
+      long need = with_latency ? (b + a - 1) / a * a : 0;
+      if (need > cap) {
+        free(ns);
+        ns = malloc(sizeof *ns * (size_t)need);
+        if (!ns) die("out of memory");
+        cap = need;
+      }
       uint64_t c0 = CPU(), t0 = NOW();
       watch(1);
-      uint64_t total = throughput((uint32_t)a, (uint64_t)b);
+      uint64_t total = throughput((uint32_t)a, (uint64_t)b, with_latency ? ns : NULL);
       watch(0);
       uint64_t t1 = NOW(), c1 = CPU();
-      printf("tp %ld %llu %llu %llu\n", a, (unsigned long long)total, (unsigned long long)(t1 - t0),
-             (unsigned long long)(c1 - c0));
+      printf("%s %ld %llu %llu %llu", with_latency ? "tpl" : "tp", a, (unsigned long long)total,
+             (unsigned long long)(t1 - t0), (unsigned long long)(c1 - c0));
+      for (long i = 0; i < need; i++) printf(" %llu", (unsigned long long)ns[i]);
+      putchar('\n');
     } else if (sscanf(line, "values %ld %c", &a, &extra) == 1 && a >= 1) {
       if ((uint32_t)a > ngpio) die("values %ld: the back-end has %u lines", a, ngpio);
       printf("values");
@@ -698,7 +726,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nk; i++) {
     uint32_t k = ks[i] > ngpio ? ngpio : ks[i];
     uint64_t a = CPU(), t0 = NOW();
-    tp[i].requests = throughput(k, (uint64_t)iterations);
+    tp[i].requests = throughput(k, (uint64_t)iterations, NULL);
     tp[i].wall = NOW() - t0;
     tp[i].cpu = CPU() - a;
     tp[i].k = k;

@@ -126,14 +126,37 @@ export class CBenchFrontend implements BenchFrontend {
   }
 
   async inFlight(lines: number, requests: number): Promise<InFlightRun> {
-    const [k, total, ns, cpu] = await this.command(`tp ${lines} ${requests}`, 'tp');
+    const r = await this.rate('tp', lines, requests);
+    return { requests: r.requests, ns: r.ns, cpuNs: r.cpuNs };
+  }
+
+  /**
+   * `inFlight`, and each request's latency under that load (from the batch that made it available
+   * to the batch that found it used), in µs.
+   */
+  async inFlightLatencies(lines: number, requests: number): Promise<InFlightRun & { samplesUs: number[] }> {
+    const r = await this.rate('tpl', lines, requests);
+    return { ...r, samplesUs: r.rest.map((x) => integer(x, 'a latency') / 1000) };
+  }
+
+  private async rate(
+    cmd: 'tp' | 'tpl',
+    lines: number,
+    requests: number,
+  ): Promise<InFlightRun & { rest: string[] }> {
+    const [k, total, ns, cpu, ...rest] = await this.command(`${cmd} ${lines} ${requests}`, cmd);
     if (integer(k, 'lines in flight') !== lines)
-      throw new Error(`vgpio_bench_frontend: tp ${lines} answered for ${k}`);
-    return {
+      throw new Error(`vgpio_bench_frontend: ${cmd} ${lines} answered for ${k}`);
+    const run = {
       requests: integer(total, 'requests'),
       ns: integer(ns, 'wall time'),
       cpuNs: integer(cpu, 'CPU time'),
     };
+    if (rest.length !== (cmd === 'tpl' ? run.requests : 0))
+      throw new Error(
+        `vgpio_bench_frontend: ${cmd} gave ${rest.length} latencies for ${run.requests} requests`,
+      );
+    return { ...run, rest };
   }
 
   /** One GET_VALUE on each of lines 0..lines-1. */
