@@ -5,6 +5,7 @@ import {
   Feature,
   IRQ_RESPONSE_SIZE,
   IrqStatus,
+  REQUEST_SIZE,
   IrqType,
   MessageType,
   REQUEST_QUEUE,
@@ -15,7 +16,7 @@ import {
   Direction,
 } from '../protocol/constants.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import { decodeIrqResponse, decodeResponse, encodeIrqRequest, encodeRequest } from '../protocol/messages.ts';
+import { decodeIrqResponse, encodeIrqRequest, encodeRequest } from '../protocol/messages.ts';
 import { decodeNames } from '../protocol/names.ts';
 import type { VirtioDriverTransport } from '../virtio/driver-transport.ts';
 import { DriverQueue, type BufferLayout } from '../virtqueue/driver-queue.ts';
@@ -61,10 +62,41 @@ export interface RawReply {
   data: Uint8Array;
 }
 
-interface Pending {
-  resolve: (r: RawReply) => void;
-  reject: (e: Error) => void;
-  done: boolean;
+/**
+ * Completion of send(): `error` is null when the device answered OK; GpioRequestError when it
+ * answered ERR, ProtocolError for a malformed reply, GpioTimeoutError, or GpioLineError EBADF
+ * once the driver is closed. `tag` is the caller's number given to send().
+ */
+export type ReplyHandler = (error: Error | null, value: number, tag: number) => void;
+
+/** How a request's reply is handed over. */
+const Settle = { RAW: 0, VALUE: 1, BIT: 2, VOID: 3, HANDLER: 4 } as const;
+type Settle = (typeof Settle)[keyof typeof Settle];
+
+/** One requestq request from its submission to its reply; pooled (steady state allocates none). */
+class Request {
+  settle: Settle = Settle.VOID;
+  type = 0;
+  gpio = 0;
+  value = 0;
+  /** raw() with a layout of its own; null: the 8-byte request and a 2-byte response. */
+  layout: BufferLayout | null = null;
+  resolve: ((v: unknown) => void) | null = null;
+  reject: ((e: Error) => void) | null = null;
+  handler: ReplyHandler | null = null;
+  tag = 0;
+  /** The next request waiting for the same line, or for ring space. */
+  next: Request | null = null;
+  timer: NodeJS.Timeout | null = null;
+  /** Timed out: its reply, if one comes, only recycles it. */
+  abandoned = false;
+}
+
+/** Requests for one line go one at a time (protocol.md R4): the one out, then the waiting ones in order. */
+class LineQueue {
+  active: Request | null = null;
+  head: Request | null = null;
+  tail: Request | null = null;
 }
 
 interface IrqLine {
@@ -97,12 +129,23 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   names: string[] = [];
   irqSupported = false;
   features = 0n;
-  private requestq!: DriverQueue<Pending>;
+  private requestq!: DriverQueue<Request>;
   private eventq: DriverQueue<number> | null = null;
-  private readonly lineLock = new SerialLock<number>();
   private readonly irqLock = new SerialLock<number>();
   private irqLines: IrqLine[] = [];
-  private spaceWaiters: Array<() => void> = [];
+  /** Per line, then one for GET_LINE_NAMES (line -1); other numbers (out of range) in `otherLines`. */
+  private lineQueues: LineQueue[] = [];
+  private readonly otherLines = new Map<number, LineQueue>();
+  /** Requests whose line is free but the ring was full, in order. */
+  private spaceHead: Request | null = null;
+  private spaceTail: Request | null = null;
+  private readonly pool: Request[] = [];
+  /** The standard chain's request, refilled per request (its response is RESPONSE_SIZE bytes). */
+  private readonly requestBytes = new Uint8Array(REQUEST_SIZE);
+  private readonly visitReply = (r: Request, len: number, data: Uint8Array): void =>
+    this.replied(r, len, data);
+  /** Inside requestsDone(): chains added now are kicked once at its end. */
+  private completing = false;
   private useIndirect = false;
   private readonly kickScheduled = [false, false];
   private closed = false;
@@ -138,8 +181,8 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     const ringOpts = ringOptions(rings.features);
     this.useIndirect = ringOpts.indirect;
     const queue = <T>(index: number) =>
-      new DriverQueue<T>(rings.memory, rings.layouts[index], rings.allocator, ringOpts);
-    this.requestq = queue<Pending>(REQUEST_QUEUE);
+      new DriverQueue<T>(rings.memory, rings.layouts[index], rings.allocator, { ...ringOpts, slots: true });
+    this.requestq = queue<Request>(REQUEST_QUEUE);
     this.transport.onInterrupt(REQUEST_QUEUE, () => this.requestsDone());
     if (this.irqSupported) {
       this.eventq = queue<number>(EVENT_QUEUE);
@@ -154,6 +197,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       handling: false,
       handler: null,
     }));
+    this.lineQueues = Array.from({ length: this.ngpio + 1 }, () => new LineQueue());
     this.names = Array.from({ length: this.ngpio }, () => '');
     if (size > 0) {
       const r = await this.raw(MessageType.GET_LINE_NAMES, 0, 0, { writable: [1 + size] });
@@ -174,28 +218,89 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     value: number,
     layout: Partial<BufferLayout> & { request?: Uint8Array } = {},
   ): Promise<RawReply> {
-    const key = type === MessageType.GET_LINE_NAMES ? -1 : gpio;
-    return this.lineLock.run(key, async () => {
-      const bytes = layout.request ?? encodeRequest({ type, gpio, value });
-      const b: BufferLayout = {
-        readable: layout.readable ?? [bytes],
-        writable: layout.writable ?? [RESPONSE_SIZE],
-        indirect: layout.indirect ?? false,
-      };
-      return this.submit(b, type, gpio);
-    });
+    const own =
+      layout.request !== undefined ||
+      layout.readable !== undefined ||
+      layout.writable !== undefined ||
+      layout.indirect !== undefined;
+    const b: BufferLayout | null = own
+      ? {
+          readable: layout.readable ?? [layout.request ?? encodeRequest({ type, gpio, value })],
+          writable: layout.writable ?? [RESPONSE_SIZE],
+          indirect: layout.indirect ?? false,
+        }
+      : null;
+    return this.promise<RawReply>(Settle.RAW, type, gpio, value, b);
   }
 
   /** A request that must succeed: returns the response value, throws GpioRequestError on ERR. */
-  async call(type: number, gpio: number, value = 0): Promise<number> {
-    const r = await this.raw(type, gpio, value);
-    const resp = decodeResponse(r.data, r.len);
-    if (resp.status !== Status.OK) throw new GpioRequestError(type, gpio, value);
-    return resp.value;
+  call(type: number, gpio: number, value = 0): Promise<number> {
+    return this.promise<number>(Settle.VALUE, type, gpio, value, null);
+  }
+
+  /**
+   * The callback form of call(), for bulk work: no promise, nothing allocated per request in
+   * steady state. `handler(error, value, tag)` runs once the reply is collected. Requests still
+   * go one at a time per line (protocol.md R4); every chain added in one turn of the event loop
+   * goes out with one kick (flush() kicks now), and requests sent from a handler go out with one
+   * kick when the batch of replies it belongs to has been handled.
+   */
+  send(type: number, gpio: number, value: number, handler: ReplyHandler, tag = 0): void {
+    const r = this.take(Settle.HANDLER, type, gpio, value, null);
+    r.handler = handler;
+    r.tag = tag;
+    this.enqueue(r);
+  }
+
+  /** Notifies the device now of every request sent so far, instead of at the end of this turn. */
+  flush(): void {
+    if (!this.closed && !this.completing && this.requestq.kickNeeded()) this.transport.kick(REQUEST_QUEUE);
+  }
+
+  /** GET_VALUE of many lines as one batch (one kick), resolved once with the levels in order. */
+  getValues(lines: readonly number[]): Promise<Array<0 | 1>> {
+    return new Promise((resolve, reject) => {
+      const out = new Array<0 | 1>(lines.length).fill(0);
+      let left = lines.length;
+      let failed = false;
+      const done: ReplyHandler = (e, v, i) => {
+        if (failed) return;
+        if (e !== null) {
+          failed = true;
+          reject(e);
+        } else {
+          out[i] = (v & 1) as 0 | 1;
+          if (--left === 0) resolve(out);
+        }
+      };
+      if (left === 0) resolve(out);
+      for (let i = 0; i < lines.length; i++) this.send(MessageType.GET_VALUE, lines[i], 0, done, i);
+      this.flush();
+    });
+  }
+
+  /** SET_VALUE of many lines (`values[i]` for `lines[i]`) as one batch, resolved once all are set. */
+  setValues(lines: readonly number[], values: readonly (0 | 1)[]): Promise<void> {
+    if (values.length !== lines.length)
+      return Promise.reject(new RangeError(`${lines.length} lines but ${values.length} values`));
+    return new Promise((resolve, reject) => {
+      let left = lines.length;
+      let failed = false;
+      const done: ReplyHandler = (e) => {
+        if (failed) return;
+        if (e !== null) {
+          failed = true;
+          reject(e);
+        } else if (--left === 0) resolve();
+      };
+      if (left === 0) resolve();
+      for (let i = 0; i < lines.length; i++) this.send(MessageType.SET_VALUE, lines[i], values[i], done, i);
+      this.flush();
+    });
   }
 
   getDirection(line: number): Promise<Direction> {
-    return this.call(MessageType.GET_DIRECTION, line) as Promise<Direction>;
+    return this.promise<Direction>(Settle.VALUE, MessageType.GET_DIRECTION, line, 0, null);
   }
   async setDirection(line: number, dir: Direction): Promise<void> {
     const st = this.irqLines[line];
@@ -211,40 +316,123 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       st.type = IrqType.NONE;
     });
   }
-  async getValue(line: number): Promise<0 | 1> {
-    return ((await this.call(MessageType.GET_VALUE, line)) & 1) as 0 | 1;
+  getValue(line: number): Promise<0 | 1> {
+    return this.promise<0 | 1>(Settle.BIT, MessageType.GET_VALUE, line, 0, null);
   }
-  async setValue(line: number, value: 0 | 1): Promise<void> {
-    await this.call(MessageType.SET_VALUE, line, value);
+  setValue(line: number, value: 0 | 1): Promise<void> {
+    return this.promise<void>(Settle.VOID, MessageType.SET_VALUE, line, value, null);
   }
 
-  /** `type` and `gpio` name the request in a timeout error (built only then). */
-  private async submit(b: BufferLayout, type: number, gpio: number): Promise<RawReply> {
-    if (this.closed) throw new GpioLineError('EBADF', 'driver closed');
-    for (;;) {
-      try {
-        return await new Promise<RawReply>((resolve, reject) => {
-          const p: Pending = { resolve, reject, done: false };
-          this.requestq.add(b, p);
-          this.kickSoon(REQUEST_QUEUE);
-          const ms = this.opts.requestTimeoutMs;
-          if (ms !== undefined) {
-            const t = setTimeout(() => {
-              if (p.done) return;
-              p.done = true;
-              reject(new GpioTimeoutError(`${messageTypeName(type)} gpio=${gpio}`, ms));
-            }, ms);
-            p.resolve = (r) => {
-              clearTimeout(t);
-              resolve(r);
-            };
-          }
-        });
-      } catch (e) {
-        if (!(e instanceof VirtqueueError && e.kind === 'full')) throw e;
-        await new Promise<void>((r) => this.spaceWaiters.push(r));
-      }
+  private promise<R>(
+    settle: Settle,
+    type: number,
+    gpio: number,
+    value: number,
+    b: BufferLayout | null,
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const r = this.take(settle, type, gpio, value, b);
+      r.resolve = resolve as (v: unknown) => void;
+      r.reject = reject;
+      this.enqueue(r);
+    });
+  }
+
+  private take(settle: Settle, type: number, gpio: number, value: number, b: BufferLayout | null): Request {
+    const r = this.pool.pop() ?? new Request();
+    r.settle = settle;
+    r.type = type;
+    r.gpio = gpio;
+    r.value = value;
+    r.layout = b;
+    return r;
+  }
+
+  private lineQueue(r: Request): LineQueue {
+    const key = r.type === MessageType.GET_LINE_NAMES ? -1 : r.gpio;
+    if (key >= 0 && key < this.ngpio) return this.lineQueues[key];
+    if (key === -1) return this.lineQueues[this.ngpio];
+    let q = this.otherLines.get(key);
+    if (q === undefined) this.otherLines.set(key, (q = new LineQueue()));
+    return q;
+  }
+
+  private enqueue(r: Request): void {
+    if (this.closed) return this.deliver(r, new GpioLineError('EBADF', 'driver closed'), null, 0, true);
+    const q = this.lineQueue(r);
+    if (q.active !== null) {
+      if (q.tail !== null) q.tail.next = r;
+      else q.head = r;
+      q.tail = r;
+      return;
     }
+    q.active = r;
+    this.start(r);
+  }
+
+  /** The request holds its line: place it, or wait for ring space behind the ones already waiting. */
+  private start(r: Request): void {
+    if (this.closed) {
+      this.lineDone(r);
+      return this.deliver(r, new GpioLineError('EBADF', 'driver closed'), null, 0, true);
+    }
+    if (this.spaceHead === null && this.place(r)) return;
+    if (this.spaceTail !== null) this.spaceTail.next = r;
+    else this.spaceHead = r;
+    this.spaceTail = r;
+  }
+
+  /** Adds the request's chain; false when the ring is full (a reply will free room). */
+  private place(r: Request): boolean {
+    const b = r.layout;
+    if (b === null) {
+      // le16 type, le16 gpio, le32 value (docs/protocol.md §1), into the one reused request buffer.
+      const q = this.requestBytes;
+      const v = r.value >>> 0;
+      q[0] = r.type & 0xff;
+      q[1] = (r.type >>> 8) & 0xff;
+      q[2] = r.gpio & 0xff;
+      q[3] = (r.gpio >>> 8) & 0xff;
+      q[4] = v & 0xff;
+      q[5] = (v >>> 8) & 0xff;
+      q[6] = (v >>> 16) & 0xff;
+      q[7] = v >>> 24;
+    }
+    try {
+      if (b === null) this.requestq.addPair(this.requestBytes, RESPONSE_SIZE, r);
+      else this.requestq.add(b, r);
+    } catch (e) {
+      if (e instanceof VirtqueueError && e.kind === 'full') return false;
+      this.lineDone(r);
+      this.deliver(r, e instanceof Error ? e : new Error(String(e)), null, 0, true);
+      return true;
+    }
+    const ms = this.opts.requestTimeoutMs;
+    if (ms !== undefined) r.timer = setTimeout(this.timedOut, ms, r, ms);
+    this.kickSoon(REQUEST_QUEUE);
+    return true;
+  }
+
+  private readonly timedOut = (r: Request, ms: number): void => {
+    r.timer = null;
+    r.abandoned = true; // its chain is still the device's: the record is recycled when it comes back
+    this.lineDone(r);
+    this.deliver(r, new GpioTimeoutError(`${messageTypeName(r.type)} gpio=${r.gpio}`, ms), null, 0, false);
+  };
+
+  /** The line's request is done: the next one waiting for the line goes. */
+  private lineDone(r: Request): void {
+    const q = this.lineQueue(r);
+    if (q.active === r) q.active = null;
+    const next = q.head;
+    if (next !== null) {
+      q.head = next.next;
+      if (q.head === null) q.tail = null;
+      next.next = null;
+      q.active = next;
+      this.start(next);
+    } else if (q.active === null && r.gpio >= this.ngpio && r.type !== MessageType.GET_LINE_NAMES)
+      this.otherLines.delete(r.gpio);
   }
 
   /**
@@ -252,31 +440,102 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
    * queued by a burst of completions go out with one kick instead of one each.
    */
   private kickSoon(queue: number): void {
-    if (this.kickScheduled[queue]) return;
+    if (this.kickScheduled[queue] || (queue === REQUEST_QUEUE && this.completing)) return;
     this.kickScheduled[queue] = true;
-    setImmediate(() => {
-      this.kickScheduled[queue] = false;
-      const q = queue === REQUEST_QUEUE ? this.requestq : this.eventq;
-      if (!this.closed && q?.kickNeeded()) this.transport.kick(queue);
-    });
+    setImmediate(this.kickLater, queue);
   }
 
+  private readonly kickLater = (queue: number): void => {
+    this.kickScheduled[queue] = false;
+    const q = queue === REQUEST_QUEUE ? this.requestq : this.eventq;
+    if (!this.closed && q?.kickNeeded()) this.transport.kick(queue);
+  };
+
   private requestsDone(): void {
-    let used;
+    this.completing = true;
     try {
-      used = this.requestq.collect();
+      this.requestq.collectEach(this.visitReply);
+      while (this.spaceHead !== null) {
+        const r = this.spaceHead;
+        if (!this.place(r)) break;
+        this.spaceHead = r.next;
+        if (this.spaceHead === null) this.spaceTail = null;
+        r.next = null;
+      }
     } catch (e) {
       this.emit('violation', (e as Error).message);
+    } finally {
+      this.completing = false;
+    }
+    // Requests the replies released (next on their line, sent from handlers): one kick.
+    if (!this.closed && this.requestq.kickNeeded()) this.transport.kick(REQUEST_QUEUE);
+  }
+
+  private replied(r: Request, len: number, data: Uint8Array): void {
+    if (r.abandoned) {
+      this.recycle(r);
       return;
     }
-    for (const u of used) {
-      if (u.token.done) continue;
-      u.token.done = true;
-      u.token.resolve({ status: u.data[0] ?? Status.ERR, value: u.data[1] ?? 0, len: u.len, data: u.data });
+    if (r.timer !== null) {
+      clearTimeout(r.timer);
+      r.timer = null;
     }
-    const waiters = this.spaceWaiters;
-    this.spaceWaiters = [];
-    for (const w of waiters) w();
+    this.lineDone(r);
+    const status = data.length > 0 ? data[0] : Status.ERR;
+    const value = data.length > 1 ? data[1] : 0;
+    if (r.settle === Settle.RAW)
+      return this.deliver(r, null, { status, value, len, data: data.slice() }, value, true);
+    let error: Error | null = null;
+    if (len !== RESPONSE_SIZE || data.length < RESPONSE_SIZE)
+      error = new ProtocolError('size', `response used length ${len}, expected ${RESPONSE_SIZE}`);
+    else if (status !== Status.OK && status !== Status.ERR)
+      error = new ProtocolError('range', `response status ${status}`);
+    else if (status === Status.ERR) error = new GpioRequestError(r.type, r.gpio, r.value);
+    this.deliver(r, error, null, value, true);
+  }
+
+  /** Hands the outcome over; `recycle` once the ring no longer holds the request. */
+  private deliver(
+    r: Request,
+    error: Error | null,
+    raw: RawReply | null,
+    value: number,
+    recycle: boolean,
+  ): void {
+    const { settle, resolve, reject, handler, tag } = r;
+    if (recycle) this.recycle(r);
+    else {
+      r.resolve = r.reject = null;
+      r.handler = null;
+    }
+    if (settle === Settle.HANDLER) {
+      try {
+        (handler as ReplyHandler)(error, value, tag);
+      } catch (e) {
+        process.nextTick(() => {
+          throw e; // the handler's own failure: uncaught, as from an event listener, not a driver state
+        });
+      }
+    } else if (error !== null) (reject as (e: Error) => void)(error);
+    else
+      (resolve as (v: unknown) => void)(
+        settle === Settle.RAW
+          ? raw
+          : settle === Settle.VALUE
+            ? value
+            : settle === Settle.BIT
+              ? value & 1
+              : undefined,
+      );
+  }
+
+  private recycle(r: Request): void {
+    r.layout = null;
+    r.resolve = r.reject = null;
+    r.handler = null;
+    r.next = null;
+    r.abandoned = false;
+    this.pool.push(r);
   }
 
   // --- interrupts ---

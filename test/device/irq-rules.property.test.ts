@@ -202,10 +202,11 @@ class Real {
         this.batch = null;
       }
     };
-    const raw = driver.raw.bind(driver);
-    driver.raw = (type, gpio, value, layout) => {
-      if (type !== MessageType.GET_LINE_NAMES) this.issued[gpio]?.push(`${type}:${value}`);
-      return raw(type, gpio, value, layout);
+    // Every request these commands make goes through call() (enable, disable, direction).
+    const call = driver.call.bind(driver);
+    driver.call = (type, gpio, value) => {
+      this.issued[gpio]?.push(`${type}:${value ?? 0}`);
+      return call(type, gpio, value);
     };
   }
 

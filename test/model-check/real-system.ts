@@ -318,9 +318,8 @@ export class RealSystem implements ExploredSystem {
     const rq = d.requestq;
     const rqAdd = rq.add.bind(rq);
     const rqCollect = rq.collect.bind(rq);
-    rq.add = (b: BufferLayout, token: object) => {
-      rqAdd(b, token);
-      const req = decodeRequest(b.readable[0]);
+    const onPlaced = (request: Uint8Array, token: object): void => {
+      const req = decodeRequest(request);
       if (
         this.reqAvail.some((p) => p.req.gpio === req.gpio) ||
         this.reqUsed.some((p) => p.req.gpio === req.gpio)
@@ -335,16 +334,34 @@ export class RealSystem implements ExploredSystem {
       const c = this.consumer[req.gpio];
       if (c?.op && req.type !== MessageType.GET_VALUE) c.op.sent.push(`${req.type}:${req.value}`);
     };
+    rq.add = (b: BufferLayout, token: object) => {
+      rqAdd(b, token);
+      onPlaced(b.readable[0], token);
+    };
+    // The driver places its standard request (8 bytes, 2-byte response) with addPair.
+    const rqAddPair = rq.addPair.bind(rq);
+    rq.addPair = (request: Uint8Array, writable: number, token: object) => {
+      rqAddPair(request, writable, token);
+      onPlaced(request, token);
+    };
+    const inOrder = (token: object): void => {
+      const p = this.tokens.get(token);
+      const head = this.reqUsed.shift();
+      if (!p || !head || p.seq !== head.seq)
+        this.fail(Invariant.repliesInOrder, `reply collected out of the order it was served`);
+    };
     rq.collect = () => {
       const used = rqCollect();
-      for (const u of used) {
-        const p = this.tokens.get(u.token);
-        const head = this.reqUsed.shift();
-        if (!p || !head || p.seq !== head.seq)
-          this.fail(Invariant.repliesInOrder, `reply collected out of the order it was served`);
-      }
+      for (const u of used) inOrder(u.token);
       return used;
     };
+    // The driver collects its requestq with collectEach (nothing built per reply).
+    const rqCollectEach = rq.collectEach.bind(rq);
+    rq.collectEach = (visit) =>
+      rqCollectEach((token, len, data) => {
+        inOrder(token);
+        visit(token, len, data);
+      });
     const eq = d.eventq;
     if (!eq) return;
     const eqAdd = eq.add.bind(eq);

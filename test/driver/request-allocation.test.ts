@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { openLoopbackChip } from '../../src/compose/loopback-chip.ts';
+import type { ReplyHandler } from '../../src/driver/gpio-driver.ts';
+import { Direction, MessageType } from '../../src/protocol/constants.ts';
+
+// The driver side allocates nothing per request in steady state: 1 M requests (GET_VALUE and
+// SET_VALUE, 64 lines in flight) through GpioDriver.send() over the real loopback (driver,
+// DriverQueue, device model and DeviceQueue in one process). Each reply's handler sends that
+// line's next request. The run is in a child with a 1 MB young generation, where every MB
+// allocated costs a scavenge: the count bounds the bytes allocated per request. What is left is
+// per batch (the loopback's two microtasks per 64 requests), not per request.
+
+const REQUESTS = 1_000_000;
+const LINES = 64;
+const SEMI_SPACE_MB = 1;
+
+interface Report {
+  requests: number;
+  kicks: number;
+  scavenges: number;
+  heapGrowthBytes: number;
+  seconds: number;
+}
+
+async function runInChild(): Promise<Report> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const { chip, lines, transport } = await openLoopbackChip({ lines: LINES });
+  const d = chip.driver;
+  for (let l = 0; l < LINES; l++) {
+    // Even lines are inputs read with GET_VALUE, odd lines outputs written with SET_VALUE.
+    await d.setDirection(l, l % 2 === 0 ? Direction.IN : Direction.OUT);
+    if (l % 2 === 0) lines.setInput(l, ((l >> 1) & 1) as 0 | 1);
+  }
+  let kicks = 0;
+  const kick = transport.kick.bind(transport);
+  transport.kick = (q) => {
+    kicks++;
+    kick(q);
+  };
+  let bad = 0;
+  const run = (perLine: number): Promise<void> =>
+    new Promise((resolve) => {
+      const count = new Int32Array(LINES);
+      let running = LINES;
+      const next = (l: number): void => {
+        if (l % 2 === 0) d.send(MessageType.GET_VALUE, l, 0, handler, l);
+        else d.send(MessageType.SET_VALUE, l, count[l] & 1, handler, l);
+      };
+      const handler: ReplyHandler = (error, value, l) => {
+        if (error !== null || (l % 2 === 0 && value !== ((l >> 1) & 1))) bad++;
+        if (++count[l] < perLine) next(l);
+        else if (--running === 0) resolve();
+      };
+      for (let l = 0; l < LINES; l++) next(l);
+      d.flush();
+    });
+  await run(2000); // warm-up: the JIT settles, the pools fill
+  gc();
+  let scavenges = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      if ((e as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR) scavenges++;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const heap0 = process.memoryUsage().heapUsed;
+  kicks = 0;
+  const t0 = process.hrtime.bigint();
+  await run(REQUESTS / LINES);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await new Promise((r) => setTimeout(r, 50)); // gc entries are delivered asynchronously
+  obs.disconnect();
+  gc();
+  const heapGrowthBytes = process.memoryUsage().heapUsed - heap0;
+  // The outputs hold the last value each line was set to.
+  for (let l = 1; l < LINES; l += 2) if (lines.output(l) !== ((REQUESTS / LINES - 1) & 1)) bad++;
+  await chip.close();
+  if (bad > 0) throw new Error(`${bad} wrong replies`);
+  return { requests: REQUESTS, kicks, scavenges, heapGrowthBytes, seconds };
+}
+
+if (process.env.VGPIO_DRIVER_ALLOCATION_CHILD === '1') {
+  process.stdout.write(JSON.stringify(await runInChild()) + '\n');
+} else {
+  test('1 M requests through GpioDriver.send over the loopback: nothing allocated per request, one kick per batch', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--expose-gc',
+        `--max-semi-space-size=${SEMI_SPACE_MB}`,
+        `--min-semi-space-size=${SEMI_SPACE_MB}`,
+        fileURLToPath(import.meta.url),
+      ],
+      { encoding: 'utf8', env: { ...process.env, VGPIO_DRIVER_ALLOCATION_CHILD: '1' }, timeout: 120_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as Report;
+    process.stdout.write(`# ${JSON.stringify(report)}\n`);
+    // Every reply of a batch sends the next request from its handler: one kick per batch of 64.
+    assert.ok(report.kicks <= REQUESTS / LINES + 2, `${report.kicks} kicks for ${REQUESTS / LINES} batches`);
+    assert.ok(report.kicks >= REQUESTS / LINES - 2, `${report.kicks} kicks for ${REQUESTS / LINES} batches`);
+    // Each scavenge is about SEMI_SPACE_MB allocated; 8 over 1 M requests is ~8 bytes per request,
+    // what the two per-batch microtasks cost (about 250 bytes per 64 requests).
+    assert.ok(report.scavenges <= 8, `${report.scavenges} scavenges over ${REQUESTS} requests`);
+    assert.ok(report.heapGrowthBytes < 256 * 1024, `heap grew ${report.heapGrowthBytes} bytes`);
+  });
+}
