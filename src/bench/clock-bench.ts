@@ -3,10 +3,12 @@
 // Reports rising edges delivered against the deadlines of the run and how many were skipped, the
 // period error over the run (absolute deadlines: no drift), the lateness of each edge against its
 // deadline (p50/p99 jitter), the CPU the process spends on it, and the machine's load average.
-// Usage: node --import tsx src/bench/clock-bench.ts [--seconds S] [--period-ms P]
+// Usage: node --import tsx src/bench/clock-bench.ts [--seconds S] [--period-ms P] [--warmup-seconds W]
 //          [--timer node|timerfd] [--compare] [--json]
-//   --timer    the wake source (default: timerfd when the addon loads, else node)
-//   --compare  run both sources one after the other, node first
+//   --timer           the wake source (default: timerfd when the addon loads, else node)
+//   --compare         run both sources one after the other, node first
+//   --warmup-seconds  the clock runs this long before the measured S seconds (default 1: V8 has
+//                     compiled the edge path by then, as in a daemon that has run for a while)
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Board } from '../board/board.ts';
@@ -64,6 +66,8 @@ export const idleCpuShare = (ms: number): Promise<number> => cpuShareOver(ms);
 export async function runClockBench(opts: {
   seconds: number;
   periodMs: number;
+  /** The clock runs this long before the measured window (edges, CPU); default 0. */
+  warmupSeconds?: number;
   timer?: ClockBenchTimer;
   /** Measured before, if known (--compare measures it once). */
   idleCpuShare?: number;
@@ -91,6 +95,8 @@ export async function runClockBench(opts: {
   const clock = board.peripheral('clk') as Clock;
   const start = process.hrtime.bigint();
   clock.run();
+  if (opts.warmupSeconds) await new Promise((r) => setTimeout(r, opts.warmupSeconds! * 1000));
+  const from = process.hrtime.bigint();
   const cpuShare = await cpuShareOver(seconds * 1000);
   const load = loadavg()[0];
   const stop = process.hrtime.bigint();
@@ -103,8 +109,8 @@ export async function runClockBench(opts: {
   const rises: bigint[] = [];
   // Each series (rising at start + k·P, falling at start + P/2 + k·P): an edge stands for the
   // latest deadline at or before it (the scheduler runs up to earlyNs early), or the one after the
-  // previous edge's if that is later; a deadline with no edge was skipped. The edge halt() makes is
-  // not the clock's.
+  // previous edge's if that is later; a deadline with no edge was skipped. Only edges of the
+  // measured window count; the edge halt() makes is not the clock's.
   for (const level of [1, 0] as const) {
     const origin = start + (level === 1 ? 0n : periodNs / 2n);
     let k = -1;
@@ -112,13 +118,17 @@ export async function runClockBench(opts: {
       if (e.level !== level || e.ns < origin - earlyNs) continue;
       if (e.ns > stop) continue;
       const next = Math.max(k + 1, Number((e.ns - origin + earlyNs) / periodNs));
-      if (k >= 0 && level === 1) skipped += next - k - 1;
+      const counted = e.ns >= from;
+      if (k >= 0 && level === 1 && counted) skipped += next - k - 1;
       k = next;
+      if (!counted) continue;
       lateness.push(Number(e.ns - origin - BigInt(k) * periodNs) / 1000);
       if (level === 1) rises.push(e.ns);
     }
   }
-  const expected = Math.floor((seconds * 1000) / periodMs);
+  // Rising deadlines in the window: start + k·P for from - earlyNs <= start + k·P <= stop.
+  const firstK = (from - earlyNs - start + periodNs - 1n) / periodNs;
+  const expected = Number((stop - start) / periodNs - firstK + 1n);
   const meanPeriodNs =
     rises.length > 1 ? Number(rises.at(-1)! - rises[0]) / (rises.length - 1 + skipped) : NaN;
   return {
@@ -140,7 +150,7 @@ export async function runClockBench(opts: {
 function report(r: ClockBenchResult): string {
   const l = r.latenessUs;
   return [
-    `clock ${1000 / r.periodMs} Hz for ${r.seconds} s on ${r.timer} timers: ${r.rises} rising edges of ${r.expected} deadlines (${r.skipped} skipped)`,
+    `clock ${1000 / r.periodMs} Hz, ${r.seconds} s measured, on ${r.timer} timers: ${r.rises} rising edges of ${r.expected} deadlines (${r.skipped} skipped)`,
     `  period error ${r.periodErrorUs.toFixed(3)} µs (mean over the run)`,
     `  edge lateness vs absolute deadline: p50 ${l.p50.toFixed(0)} µs, p99 ${l.p99.toFixed(0)} µs, max ${l.max.toFixed(0)} µs (n=${l.n}; at most ${r.earlyUs} µs early)`,
     `  CPU: ${(r.cpuShare * 100).toFixed(2)} % of one core with the clock, ${(r.idleCpuShare * 100).toFixed(2)} % idle`,
@@ -153,6 +163,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     options: {
       seconds: { type: 'string', default: '5' },
       'period-ms': { type: 'string', default: '1' },
+      'warmup-seconds': { type: 'string', default: '1' },
       timer: { type: 'string' },
       compare: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -160,8 +171,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   });
   const seconds = Number(values.seconds);
   const periodMs = Number(values['period-ms']);
-  if (!(seconds > 0) || !(periodMs > 0)) {
-    console.error('clock bench: --seconds and --period-ms must be numbers > 0');
+  const warmupSeconds = Number(values['warmup-seconds']);
+  if (!(seconds > 0) || !(periodMs > 0) || !(warmupSeconds >= 0)) {
+    console.error('clock bench: --seconds and --period-ms must be numbers > 0, --warmup-seconds ≥ 0');
     process.exit(2);
   }
   if (values.timer !== undefined && values.timer !== 'node' && values.timer !== 'timerfd') {
@@ -175,7 +187,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const idle = await idleCpuShare(Math.min(2000, seconds * 1000));
   const results: ClockBenchResult[] = [];
   for (const timer of timers) {
-    const r = await runClockBench({ seconds, periodMs, timer, idleCpuShare: idle });
+    const r = await runClockBench({ seconds, periodMs, warmupSeconds, timer, idleCpuShare: idle });
     results.push(r);
     if (!values.json) console.log(report(r));
   }

@@ -181,7 +181,7 @@ export class BoardScheduler {
           continue;
         }
         try {
-          if (first.repeat) this.runRepeating(first);
+          if (first.repeat) this.runRepeating(first, now);
           else first.run!(0);
         } catch (e) {
           this.onError(e);
@@ -195,10 +195,13 @@ export class BoardScheduler {
     this.arm(deferred ? now + this.timer.turnNs : undefined);
   }
 
-  /** Moves a repeating entry to its next deadline (past the ones a late run missed) and runs it. */
-  private runRepeating(e: Entry): void {
+  /**
+   * Moves a repeating entry to its next deadline (past the ones a run late at `now`, the wake-up,
+   * missed) and runs it.
+   */
+  private runRepeating(e: Entry, now: bigint): void {
     const index = e.k;
-    const late = process.hrtime.bigint() - e.deadlineNs;
+    const late = now - e.deadlineNs;
     e.k += late > e.periodNs ? 1 + Number(late / e.periodNs) : 1;
     e.deadlineNs = e.k === index + 1 ? e.deadlineNs + e.periodNs : e.startNs + BigInt(e.k) * e.periodNs;
     e.seq = this.seq++;
