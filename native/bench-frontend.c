@@ -27,7 +27,8 @@
  *                  that found it used)
  *   inputs K    -> "inputs K"                       SET_DIRECTION IN on lines 0..K-1
  *   values K    -> "values V0 ... VK-1"             one GET_VALUE on each of lines 0..K-1
- *   quit (or end of input) -> "bye base=B"          rings stopped, GET_VRING_BASE checked
+ *   quit (or end of input) -> "bye base=B cpu=C"    ring stopped, GET_VRING_BASE checked; the
+ *                                                   CPU this process last ran on
  * CPU_NS is this process's CPU time during the command. Errors go to stderr as
  * "vgpio_bench_frontend: ...", exit status 1 (2 for usage). */
 #define _GNU_SOURCE
@@ -642,7 +643,8 @@ static void commands(void) {
     }
     fflush(stdout);
   }
-  printf("bye base=%u\n", stop());
+  uint16_t base = stop();
+  printf("bye base=%u cpu=%d\n", base, sched_getcpu());
   free(ns);
 }
 

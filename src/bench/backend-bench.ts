@@ -69,6 +69,8 @@ export interface TargetResult {
     inFlightSpeedup: number;
   };
   backendCpu: number | null;
+  /** The CPU the front-end last ran on. */
+  frontendCpu: number | null;
 }
 
 export interface BenchResult {
@@ -294,6 +296,7 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
           inFlightSpeedup: last / first,
         },
         backendCpu: s.target.backendPid === null ? null : lastCpuOf(s.target.backendPid),
+        frontendCpu: s.frontend.lastCpu,
       };
     });
     return {
@@ -358,7 +361,7 @@ export function formatBench(r: BenchResult): string {
     out.push(`vgpio bench: ${t.socket}`, '', table(rows), '');
     out.push(
       `round trip p50 / C floor p50: ${t.ratios.roundTripP50OverCFloorP50?.toFixed(2) ?? '-'}×; / Node floor p50: ${t.ratios.roundTripP50OverNodeFloorP50.toFixed(2)}×; most vs fewest lines in flight: ${t.ratios.inFlightSpeedup.toFixed(2)}× requests/s`,
-      `CPU per request: back-end ${t.backendCpuUsPerRequest === null ? 'unknown (no pid)' : `${t.backendCpuUsPerRequest.toFixed(2)} µs`} (pid ${t.backendPid ?? '-'}, last on CPU ${t.backendCpu ?? '-'}); front-end (${r.frontend === 'c' ? 'C' : 'Node'}) ${t.benchCpuUsPerRequest.toFixed(2)} µs`,
+      `CPU per request: back-end ${t.backendCpuUsPerRequest === null ? 'unknown (no pid)' : `${t.backendCpuUsPerRequest.toFixed(2)} µs`} (pid ${t.backendPid ?? '-'}, last on CPU ${t.backendCpu ?? '-'}); front-end (${r.frontend === 'c' ? 'C' : 'Node'}) ${t.benchCpuUsPerRequest.toFixed(2)} µs (last on CPU ${t.frontendCpu ?? '-'})`,
       '',
     );
   }

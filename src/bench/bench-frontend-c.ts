@@ -36,6 +36,7 @@ export class CBenchFrontend implements BenchFrontend {
   private waiting: { resolve: (line: string) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   private lines = 0;
+  lastCpu: number | null = null;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -169,7 +170,11 @@ export class CBenchFrontend implements BenchFrontend {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
     try {
-      if (!this.failure) await this.command('quit', 'bye');
+      if (!this.failure) {
+        const bye = await this.command('quit', 'bye');
+        const cpu = /^cpu=(\d+)$/.exec(bye[1] ?? '');
+        if (cpu) this.lastCpu = Number(cpu[1]);
+      }
     } finally {
       this.child.stdin?.end();
       if (this.failure) this.child.kill();

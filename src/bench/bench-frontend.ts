@@ -1,4 +1,5 @@
 import { GpioDriver } from '../driver/gpio-driver.ts';
+import { getCpu } from '../native/index.ts';
 import { Direction, VIRTIO_ID_GPIO } from '../protocol/constants.ts';
 import { VhostUserFrontend } from '../transports/vhost-user/frontend.ts';
 
@@ -31,6 +32,8 @@ export interface BenchFrontend {
   inFlight(lines: number, requests: number): Promise<InFlightRun>;
   /** Stops the rings and disconnects. */
   close(): Promise<void>;
+  /** The CPU the front-end last ran on, known once closed (null before). */
+  readonly lastCpu: number | null;
 }
 
 const cpuNs = (since: NodeJS.CpuUsage): number => {
@@ -41,6 +44,7 @@ const cpuNs = (since: NodeJS.CpuUsage): number => {
 /** Our Node driver over our Node vhost-user front-end: what a JavaScript guest side costs. */
 export class NodeBenchFrontend implements BenchFrontend {
   readonly kind = 'node';
+  lastCpu: number | null = null;
 
   private constructor(private readonly driver: GpioDriver) {}
 
@@ -83,7 +87,8 @@ export class NodeBenchFrontend implements BenchFrontend {
     return { requests: per * lines, ns: Number(process.hrtime.bigint() - t0), cpuNs: cpuNs(c0) };
   }
 
-  close(): Promise<void> {
-    return this.driver.close();
+  async close(): Promise<void> {
+    this.lastCpu = getCpu();
+    await this.driver.close();
   }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { summarize } from '../../src/bench/percentiles.ts';
+import { getAffinity } from '../../src/native/index.ts';
 
 // Smoke tests only: tiny iteration counts, no timing assertions (the machine is shared and noisy).
 const dir = mkdtempSync(join(tmpdir(), 'vgpio-bench-'));
@@ -117,6 +118,11 @@ test('vgpio bench: two sockets interleaved, --placement same pins the back-end a
     );
   const cpu = j.placement.benchAffinity[0];
   assert.equal(j.placement.mode, 'same');
+  // The C front-ends ran pinned to the bench's CPU, beside the back-ends.
+  assert.deepEqual(
+    j.targets.map((t: { frontendCpu: number }) => t.frontendCpu),
+    [cpu, cpu],
+  );
   assert.equal(j.placement.backendPinnedTo, cpu);
   assert.deepEqual(
     j.targets.map((t: { backendPid: number }) => t.backendPid),
@@ -128,6 +134,33 @@ test('vgpio bench: two sockets interleaved, --placement same pins the back-end a
   const after = readFileSync(`/proc/${daemon.pid}/status`, 'utf8').match(/Cpus_allowed_list:\s+(\S+)/)?.[1];
   assert.equal(after, before);
 });
+
+test(
+  "vgpio bench --placement split: the C front-end on the bench CPU, the back-end and the floors' peers on another",
+  { skip: getAffinity().length < 2 ? 'needs two CPUs' : false },
+  () => {
+    const r = runBench([
+      '--socket',
+      socket,
+      '--iterations',
+      '20',
+      '--in-flight',
+      '2',
+      '--placement',
+      'split',
+      '--json',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    const [bench, peer] = j.placement.floorCpus;
+    assert.notEqual(bench, peer);
+    assert.equal(j.placement.mode, 'split');
+    assert.equal(j.placement.backendPinnedTo, peer);
+    assert.equal(j.targets[0].frontendCpu, bench);
+    assert.equal(j.floor.c.parentCpu, bench);
+    assert.equal(j.floor.c.childCpu, peer);
+  },
+);
 
 test('vgpio bench prints one table per socket, the two floors and the side-by-side ratios', () => {
   const r = runBench(['--socket', socket, '--socket', socket2, '--iterations', '20', '--cpu', '0']);
