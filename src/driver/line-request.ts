@@ -88,9 +88,13 @@ export class LineRequest extends EventEmitter<LineRequestEvents> {
     return this.driver.getValue(offset);
   }
 
-  /** Values of the given lines (all the request's lines by default), read in parallel. */
+  /**
+   * Values of the given lines (all the request's lines by default), in that order: one batch of
+   * GET_VALUE requests, one kick, one promise (libgpiod: gpiod_line_request_get_values).
+   */
   async getValues(offsets: readonly number[] = this.offsets): Promise<Array<0 | 1>> {
-    return Promise.all(offsets.map((o) => this.getValue(o)));
+    for (const o of offsets) this.own(o);
+    return this.driver.getValues(offsets);
   }
 
   async setValue(offset: number, value: 0 | 1): Promise<void> {
@@ -100,8 +104,24 @@ export class LineRequest extends EventEmitter<LineRequestEvents> {
     s.outputValue = value;
   }
 
+  /**
+   * Sets several outputs as one batch of SET_VALUE requests (one kick, one promise); every line
+   * is checked first, so a line that is not an output sends none.
+   */
   async setValues(values: Record<number, 0 | 1>): Promise<void> {
-    await Promise.all(Object.entries(values).map(([o, v]) => this.setValue(Number(o), v)));
+    const lines: number[] = [];
+    const levels: Array<0 | 1> = [];
+    const settings: Array<Required<LineSettings>> = [];
+    for (const [k, v] of Object.entries(values)) {
+      const offset = Number(k);
+      const s = this.own(offset);
+      if (s.direction !== 'output') throw new GpioLineError('EPERM', `line ${offset} is not an output`);
+      lines.push(offset);
+      levels.push(v);
+      settings.push(s);
+    }
+    await this.driver.setValues(lines, levels);
+    settings.forEach((s, i) => (s.outputValue = levels[i]));
   }
 
   /** An async handler for edge events: the line stays masked until it settles. */
