@@ -259,9 +259,9 @@ static void ring_layout(void) {
   avail[0] = spin && !event_idx ? AVAIL_F_NO_INTERRUPT : 0;
 }
 
-/* Makes chain `slot` (a request on `line`) available; not yet published. */
 static unsigned char busy[MAX_QUEUE / 2]; /* chains made available and not yet used */
 
+/* Makes chain `slot` (a request on `line`) available; not yet published. */
 static void add_request(uint32_t slot, uint16_t type, uint16_t line, uint32_t value) {
   unsigned char *s = SLOT(slot);
   memcpy(s, &type, 2);
@@ -330,8 +330,11 @@ static void wait_used(void) {
     }
     if (spin) {
       want_interrupt();
-      while (__atomic_load_n(&used_hdr[1], __ATOMIC_ACQUIRE) == last_used)
-        ;
+      while (__atomic_load_n(&used_hdr[1], __ATOMIC_ACQUIRE) == last_used) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause(); /* the sibling hyperthread (maybe the back-end) keeps its share */
+#endif
+      }
       continue;
     }
     want_interrupt();
