@@ -4,11 +4,14 @@
 // period error over the run (absolute deadlines: no drift), the lateness of each edge against its
 // deadline (p50/p99 jitter), the CPU the process spends on it, and the machine's load average.
 // Usage: node --import tsx src/bench/clock-bench.ts [--seconds S] [--period-ms P] [--warmup-seconds W]
-//          [--timer node|timerfd] [--compare] [--json]
+//          [--timer node|timerfd] [--compare] [--reference] [--json]
 //   --timer           the wake source (default: timerfd when the addon loads, else node)
 //   --compare         run both sources one after the other, node first
 //   --warmup-seconds  the clock runs this long before the measured S seconds (default 1: V8 has
 //                     compiled the edge path by then, as in a daemon that has run for a while)
+//   --reference       also measure the wake-ups alone: a timerfd re-armed every half period by a
+//                     bare FdPoller callback (no scheduler, no board), the floor of the clock's cost
+//                     (with --json the output is then { results, wakeOnlyCpuShare })
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Board } from '../board/board.ts';
@@ -62,6 +65,37 @@ async function cpuShareOver(ms: number): Promise<number> {
 
 /** The CPU share of this process idle for `ms` (the baseline the clock's share compares with). */
 export const idleCpuShare = (ms: number): Promise<number> => cpuShareOver(ms);
+
+/**
+ * The CPU share of the wake-ups alone: a timerfd armed at start + k·P/2 from its own poll callback
+ * for `seconds`, nothing else, i.e. what 2 wake-ups per period cost this process's event loop.
+ * Null without the addon.
+ */
+export async function wakeOnlyCpuShare(opts: { seconds: number; periodMs: number }): Promise<number | null> {
+  let native: typeof import('../native/index.ts');
+  try {
+    native = await import('../native/index.ts');
+  } catch {
+    return null;
+  }
+  const { FdPoller, closeFd, timerfdArm, timerfdCreate } = native;
+  const fd = timerfdCreate();
+  const halfNs = BigInt(Math.round(opts.periodMs * 5e5));
+  let deadline = process.hrtime.bigint() + halfNs;
+  let running = true;
+  const poller = new FdPoller(fd, () => {
+    if (!running) return;
+    deadline += halfNs;
+    timerfdArm(fd, deadline);
+  });
+  poller.start(true, false);
+  timerfdArm(fd, deadline);
+  const share = await cpuShareOver(opts.seconds * 1000);
+  running = false;
+  poller.close();
+  closeFd(fd);
+  return share;
+}
 
 export async function runClockBench(opts: {
   seconds: number;
@@ -164,6 +198,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       seconds: { type: 'string', default: '5' },
       'period-ms': { type: 'string', default: '1' },
       'warmup-seconds': { type: 'string', default: '1' },
+      reference: { type: 'boolean' },
       timer: { type: 'string' },
       compare: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -191,5 +226,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     results.push(r);
     if (!values.json) console.log(report(r));
   }
-  if (values.json) console.log(JSON.stringify(values.compare ? results : results[0]));
+  const reference = values.reference ? await wakeOnlyCpuShare({ seconds, periodMs }) : undefined;
+  if (!values.json) {
+    if (reference === null) console.log('reference: no addon, no timerfd');
+    else if (reference !== undefined)
+      console.log(
+        `reference: the ${(2000 / periodMs).toFixed(0)} timerfd wake-ups a second alone (no scheduler, no board) cost ${(reference * 100).toFixed(2)} % of one core`,
+      );
+  } else if (values.reference) {
+    console.log(JSON.stringify({ results, wakeOnlyCpuShare: reference }));
+  } else console.log(JSON.stringify(values.compare ? results : results[0]));
 }

@@ -56,6 +56,15 @@ test('the default source is the timerfd; the text report names it and the load a
   assert.match(out, /load average [\d.]+ on \d+ cores/);
 });
 
+test('--reference --json: the wake-ups alone are measured beside the clock', async () => {
+  const { code, out, err } = await run(['--reference', '--json', '--seconds', '0.5', '--period-ms', '2']);
+  assert.equal(code, 0, err);
+  const r = JSON.parse(out) as { results: ClockBenchResult[]; wakeOnlyCpuShare: number };
+  assert.equal(r.results.length, 1);
+  checkResult(r.results[0], 2);
+  assert.ok(r.wakeOnlyCpuShare > 0 && r.wakeOnlyCpuShare < 2, `${r.wakeOnlyCpuShare}`);
+});
+
 test('bad options are refused with a message, exit 2', async () => {
   for (const args of [
     ['--timer', 'sundial'],
