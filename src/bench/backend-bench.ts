@@ -1,7 +1,7 @@
 import { GpioDriver } from '../driver/gpio-driver.ts';
 import { getAffinity, getCpu, setAffinity } from '../native/index.ts';
 import { IrqType, VIRTIO_ID_GPIO } from '../protocol/constants.ts';
-import { VhostUserFrontend } from '../transports/vhost-user/frontend.ts';
+import { VhostUserError, VhostUserFrontend } from '../transports/vhost-user/frontend.ts';
 import type { InputDriver } from '../conformance/input-driver.ts';
 import { NodeBenchFrontend, type BenchFrontend, type FrontendKind } from './bench-frontend.ts';
 import { CBenchFrontend } from './bench-frontend-c.ts';
@@ -138,14 +138,30 @@ async function slice<T extends { cpuNs: number }>(
   return r;
 }
 
+/**
+ * Connects again after the request measures' front-end left: some back-ends (rust-vmm's
+ * vhost-device-gpio) re-create their socket after each disconnect, so it may be missing a moment.
+ */
+async function reconnect(socket: string, waitMs = 5000): Promise<VhostUserFrontend> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await VhostUserFrontend.connect(socket, VIRTIO_ID_GPIO, { timeoutMs: 5000 });
+    } catch (e) {
+      if (!(e instanceof VhostUserError && e.message.startsWith('cannot connect')) || Date.now() > until)
+        throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /** Interrupt latency needs the eventq: always through our Node driver, on a connection of its own. */
 async function interruptLatency(
   socket: string,
   drive: InputDriver,
   n: number,
 ): Promise<(LatencySummary & { drive: string }) | null> {
-  const transport = await VhostUserFrontend.connect(socket, VIRTIO_ID_GPIO, { timeoutMs: 5000 });
-  const driver = await GpioDriver.open(transport);
+  const driver = await GpioDriver.open(await reconnect(socket));
   try {
     return driver.irqSupported ? await measureInterrupts(driver, drive, n) : null;
   } finally {
