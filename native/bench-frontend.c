@@ -27,8 +27,9 @@
  *                  that found it used)
  *   inputs K    -> "inputs K"                       SET_DIRECTION IN on lines 0..K-1
  *   values K    -> "values V0 ... VK-1"             one GET_VALUE on each of lines 0..K-1
- *   quit (or end of input) -> "bye base=B cpu=C"    ring stopped, GET_VRING_BASE checked; the
- *                                                   CPU this process last ran on
+ *   quit (or end of input) -> "bye base=B cpu=C kicks=K suppressed=S"   ring stopped,
+ *                  GET_VRING_BASE checked; the CPU this process last ran on; kicks sent, and
+ *                  kicks left out because the device suppressed them
  * CPU_NS is this process's CPU time during the command. Errors go to stderr as
  * "vgpio_bench_frontend: ...", exit status 1 (2 for usage). */
 #define _GNU_SOURCE
@@ -259,6 +260,7 @@ static void ring_layout(void) {
   avail[0] = spin && !event_idx ? AVAIL_F_NO_INTERRUPT : 0;
 }
 
+static uint64_t kicks_sent, kicks_suppressed;
 static unsigned char busy[MAX_QUEUE / 2]; /* chains made available and not yet used */
 
 /* Makes chain `slot` (a request on `line`) available; not yet published. */
@@ -288,7 +290,11 @@ static void publish(void) {
     notify = !(used_hdr[0] & USED_F_NO_NOTIFY);
   }
   kicked_at = avail_idx;
-  if (!notify) return;
+  if (!notify) {
+    kicks_suppressed++;
+    return;
+  }
+  kicks_sent++;
   uint64_t one = 1;
   if (write(kick_fd, &one, sizeof one) != sizeof one) die("kick eventfd write: %s", strerror(errno));
 }
@@ -647,7 +653,8 @@ static void commands(void) {
     fflush(stdout);
   }
   uint16_t base = stop();
-  printf("bye base=%u cpu=%d\n", base, sched_getcpu());
+  printf("bye base=%u cpu=%d kicks=%llu suppressed=%llu\n", base, sched_getcpu(), (unsigned long long)kicks_sent,
+         (unsigned long long)kicks_suppressed);
   free(ns);
 }
 
@@ -754,7 +761,8 @@ int main(int argc, char **argv) {
       printf("%s{\"linesInFlight\":%u,\"requests\":%llu,\"requestsPerSec\":%.0f,\"cpuUsPerRequest\":%.3f}",
              i ? "," : "", tp[i].k, (unsigned long long)tp[i].requests,
              (double)tp[i].requests * 1e9 / (double)tp[i].wall, (double)tp[i].cpu / 1000.0 / (double)tp[i].requests);
-    printf("],\"stoppedAt\":%u}\n", base);
+    printf("],\"stoppedAt\":%u,\"kicks\":%llu,\"kicksSuppressed\":%llu}\n", base, (unsigned long long)kicks_sent,
+           (unsigned long long)kicks_suppressed);
   } else {
     printf("%s: ngpio %u, queue %u, waiting by %s, on CPU %d\n", path, ngpio, qsize, spin ? "spinning" : "read(2)", on);
     printf("GET_VALUE round trip: n %ld  p50 %.1f µs  p90 %.1f µs  p99 %.1f µs  max %.1f µs\n", iterations,

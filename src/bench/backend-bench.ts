@@ -71,6 +71,8 @@ export interface TargetResult {
   backendCpu: number | null;
   /** The CPU the front-end last ran on. */
   frontendCpu: number | null;
+  /** C front-end: kicks written over the session, and kicks the back-end suppressed (busy polling). */
+  kicks: { sent: number; suppressed: number } | null;
 }
 
 export interface BenchResult {
@@ -313,6 +315,7 @@ export async function benchBackends(o: BenchOptions): Promise<BenchResult> {
         },
         backendCpu: s.target.backendPid === null ? null : lastCpuOf(s.target.backendPid),
         frontendCpu: s.frontend.lastCpu,
+        kicks: s.frontend instanceof CBenchFrontend ? s.frontend.kicks : null,
       };
     });
     return {
@@ -378,6 +381,9 @@ export function formatBench(r: BenchResult): string {
     out.push(
       `round trip p50 / C floor p50: ${t.ratios.roundTripP50OverCFloorP50?.toFixed(2) ?? '-'}×; / Node floor p50: ${t.ratios.roundTripP50OverNodeFloorP50.toFixed(2)}×; most vs fewest lines in flight: ${t.ratios.inFlightSpeedup.toFixed(2)}× requests/s`,
       `CPU per request: back-end ${t.backendCpuUsPerRequest === null ? 'unknown (no pid)' : `${t.backendCpuUsPerRequest.toFixed(2)} µs`} (pid ${t.backendPid ?? '-'}, last on CPU ${t.backendCpu ?? '-'}); front-end (${r.frontend === 'c' ? 'C' : 'Node'}) ${t.benchCpuUsPerRequest.toFixed(2)} µs (last on CPU ${t.frontendCpu ?? '-'})`,
+      ...(t.kicks
+        ? [`kicks: ${t.kicks.sent} sent, ${t.kicks.suppressed} suppressed by the back-end (busy polling)`]
+        : []),
       '',
     );
   }

@@ -37,6 +37,8 @@ export class CBenchFrontend implements BenchFrontend {
   private failure: Error | null = null;
   private lines = 0;
   lastCpu: number | null = null;
+  /** Known once closed: kicks written, and kicks left out because the back-end suppressed them. */
+  kicks: { sent: number; suppressed: number } | null = null;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -171,9 +173,11 @@ export class CBenchFrontend implements BenchFrontend {
     const exited = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
     try {
       if (!this.failure) {
-        const bye = await this.command('quit', 'bye');
-        const cpu = /^cpu=(\d+)$/.exec(bye[1] ?? '');
-        if (cpu) this.lastCpu = Number(cpu[1]);
+        const bye = (await this.command('quit', 'bye')).join(' ');
+        const m = /^base=\d+ cpu=(\d+) kicks=(\d+) suppressed=(\d+)$/.exec(bye);
+        if (!m) throw new Error(`vgpio_bench_frontend: unexpected "bye ${bye}"`);
+        this.lastCpu = Number(m[1]);
+        this.kicks = { sent: Number(m[2]), suppressed: Number(m[3]) };
       }
     } finally {
       this.child.stdin?.end();

@@ -75,6 +75,7 @@ test('C front-end: GET_VALUE replies decoded: the levels set through the control
   } finally {
     await f.close(); // quit: the C side checks that GET_VRING_BASE is where its avail index is
   }
+  assert.ok((f.kicks?.sent ?? 0) > 0, JSON.stringify(f.kicks));
 });
 
 test('C front-end standalone --json: every measure, and the values of the lines used', async () => {
@@ -118,6 +119,44 @@ test('C front-end --spin --event-idx: the same values, completions found by poll
     assert.equal((await f.inFlight(3, 30)).requests, 30);
   } finally {
     await f.close();
+  }
+});
+
+test('C front-end --event-idx, blocking: used_event asks for each call it sleeps for', async () => {
+  // A wrong used_event would leave it asleep in read(2): its watchdog would end the run.
+  await setInputs([0, 1]);
+  const f = await CBenchFrontend.open(socket, { eventIdx: true });
+  try {
+    assert.deepEqual(await f.values(2), [0, 1]);
+    assert.equal((await f.roundTrips(50)).samplesUs.length, 50);
+    assert.equal((await f.inFlight(8, 200)).requests, 200);
+  } finally {
+    await f.close();
+  }
+});
+
+test('C front-end against a busy-polling back-end (serve --poll-us): kicks suppressed, none lost', async () => {
+  const polled = join(dir, 'polled.sock');
+  const d = await startDaemon(['--socket', polled, '--lines', '8', '--poll-us', '500']);
+  try {
+    for (const eventIdx of [false, true]) {
+      const f = await CBenchFrontend.open(polled, { eventIdx });
+      try {
+        // Requests spaced wider and narrower than the poll window: found by polling, or kicked.
+        assert.equal((await f.roundTrips(100)).samplesUs.length, 100);
+        await new Promise((r) => setTimeout(r, 5));
+        assert.equal((await f.inFlight(8, 400)).requests, 400);
+        await new Promise((r) => setTimeout(r, 5));
+        assert.deepEqual(await f.values(8), [0, 0, 0, 0, 0, 0, 0, 0]);
+      } finally {
+        await f.close();
+      }
+      // Requests made available while the back-end polled (or drained the ring) went without a
+      // kick, and were still served: every count above is complete.
+      assert.ok(f.kicks && f.kicks.suppressed > 0 && f.kicks.sent > 0, JSON.stringify(f.kicks));
+    }
+  } finally {
+    await d.stop();
   }
 });
 
