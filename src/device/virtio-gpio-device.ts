@@ -156,8 +156,12 @@ export class VirtioGpioDevice implements VirtioDevice {
 
   private serveRequests(live: LiveQueue): void {
     let chain: DescriptorChain | null;
+    // At most a ring's worth per kick: a driver adding chains as fast as they are served must not
+    // keep us here for good. Those left were added while we served, and the driver kicks for them
+    // (or, with kicks suppressed, the transport looks again: VhostUserBackend).
+    let budget = live.queue.size;
     // Each chain is answered and pushed before the next pop: the queue's reusable chain will do.
-    while ((chain = live.queue.popTransient()) !== null) {
+    while (budget-- > 0 && (chain = live.queue.popTransient()) !== null) {
       const len = this.reply(chain);
       live.queue.push(chain.head, len);
     }

@@ -41,6 +41,8 @@ import {
 import { Vring } from './vring.ts';
 
 const MAX_CONFIG = 256;
+/** Chains served per ring in one turn of the event loop, at most (see overWeight). */
+const RING_WEIGHT = 256;
 
 export const BACKEND_PROTOCOL_FEATURES =
   bit(ProtocolFeature.MQ) |
@@ -466,6 +468,7 @@ export class VhostUserBackend {
    * before we sleep, so a chain added while kicks were off is served, not lost.
    */
   private serveWithKicksOff(r: Vring, q: DeviceQueue): void {
+    const first = q.lastAvailIndex;
     q.suppressKicks();
     this.device.kick(r.index);
     for (;;) {
@@ -473,9 +476,28 @@ export class VhostUserBackend {
       if (!this.servingStill(r, q)) return void q.allowKicks();
       if (!q.allowKicks()) return;
       // Chains came while kicks were off: the driver sent no kick for them.
+      if (this.overWeight(r, q, first)) return;
       q.suppressKicks();
       if (!this.kickTook(r, q)) return void q.allowKicks();
     }
+  }
+
+  /**
+   * A driver that keeps adding chains while we serve (each one seen before kicks come back on)
+   * would keep this thread in one callback for good, and every other connection, timer and the
+   * control socket with it. Past RING_WEIGHT chains in one turn (Linux vhost's weight), the rest
+   * are served on the next turn of the event loop: no kick will announce them, so we come back.
+   */
+  private overWeight(r: Vring, q: DeviceQueue, first: number): boolean {
+    if (((q.lastAvailIndex - first) & 0xffff) < RING_WEIGHT) return false;
+    if (!r.resumeScheduled) {
+      r.resumeScheduled = true;
+      setImmediate(() => {
+        r.resumeScheduled = false;
+        if (r.live === q) this.kicked(r);
+      });
+    }
+    return true;
   }
 
   /** The ring is still ours to serve (nothing stopped or broke it during the device's work). */
@@ -500,13 +522,17 @@ export class VhostUserBackend {
    * thread meanwhile: it pays when the back-end has a CPU of its own (docs/performance.md).
    */
   private busyPoll(r: Vring, q: DeviceQueue): void {
+    const first = q.lastAvailIndex;
     q.suppressKicks();
     let deadline = performance.now() + this.pollMs;
     for (;;) {
       while (this.servingStill(r, q) && performance.now() < deadline)
-        if (this.kickTook(r, q)) deadline = performance.now() + this.pollMs;
+        if (this.kickTook(r, q)) {
+          if (((q.lastAvailIndex - first) & 0xffff) >= RING_WEIGHT) break;
+          deadline = performance.now() + this.pollMs;
+        }
       if (!this.servingStill(r, q)) return void q.allowKicks();
-      if (!q.allowKicks()) return;
+      if (!q.allowKicks() || this.overWeight(r, q, first)) return;
       // Chains that came while kicks were off: served, then poll again.
       q.suppressKicks();
       if (!this.kickTook(r, q)) return void q.allowKicks();

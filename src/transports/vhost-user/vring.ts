@@ -18,6 +18,8 @@ export class Vring {
   enabled = false;
   /** The queue handed to the device while started and enabled. */
   live: DeviceQueue | null = null;
+  /** Chains left for the next turn of the event loop (the back-end's ring weight): a turn is queued. */
+  resumeScheduled = false;
   private kickWatch: EventfdWatch | null = null;
 
   constructor(readonly index: number) {}
