@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { cFrontendBuilt } from '../../src/bench/bench-frontend-c.ts';
 import { formatScale, scaleBench } from '../../src/bench/scale-bench.ts';
 
 // Smoke test only (the machine is shared and noisy): real daemons and front-end processes, tiny
@@ -27,3 +28,32 @@ test('scale bench: two devices over two daemons, every figure measured', async (
   assert.ok(Number.isFinite(r.idle.daemonWakeupsPerSec) && r.idle.daemonWakeupsPerSec >= 0);
   assert.match(formatScale(r), /2 devices × 4 lines in 2 daemon\(s\), 1 front-end processes/);
 });
+
+test(
+  'scale bench: --workers 2 with a C front-end per device, every figure measured',
+  { skip: cFrontendBuilt() ? false : 'the C front-end is not built (npm run install)' },
+  async () => {
+    const r = await scaleBench({
+      devices: 2,
+      lines: 4,
+      clients: 1,
+      daemons: 1,
+      workers: 2,
+      frontend: 'c',
+      requests: 2000,
+      inFlight: 4,
+      seconds: 0.5,
+      idleSeconds: 1,
+      settleSeconds: 0.5,
+      serveArgs: [],
+    });
+    // Each C front-end made exactly its requests; the latency is one mean per device.
+    assert.equal(r.load.requests, 2 * 2000);
+    assert.equal(r.load.latency.n, 2);
+    assert.ok(r.load.daemonCpuUsPerRequest !== null && r.load.daemonCpuUsPerRequest > 0);
+    assert.match(
+      formatScale(r),
+      /2 devices × 4 lines in 1 daemon\(s\) with 2 workers each, a C front-end per device/,
+    );
+  },
+);
