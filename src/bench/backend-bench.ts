@@ -382,7 +382,9 @@ export function formatBench(r: BenchResult): string {
       `round trip p50 / C floor p50: ${t.ratios.roundTripP50OverCFloorP50?.toFixed(2) ?? '-'}×; / Node floor p50: ${t.ratios.roundTripP50OverNodeFloorP50.toFixed(2)}×; most vs fewest lines in flight: ${t.ratios.inFlightSpeedup.toFixed(2)}× requests/s`,
       `CPU per request: back-end ${t.backendCpuUsPerRequest === null ? 'unknown (no pid)' : `${t.backendCpuUsPerRequest.toFixed(2)} µs`} (pid ${t.backendPid ?? '-'}, last on CPU ${t.backendCpu ?? '-'}); front-end (${r.frontend === 'c' ? 'C' : 'Node'}) ${t.benchCpuUsPerRequest.toFixed(2)} µs (last on CPU ${t.frontendCpu ?? '-'})`,
       ...(t.kicks
-        ? [`kicks: ${t.kicks.sent} sent, ${t.kicks.suppressed} suppressed by the back-end (busy polling)`]
+        ? [
+            `kicks: ${t.kicks.sent} sent, ${t.kicks.suppressed} suppressed by the back-end (used.flags NO_NOTIFY or avail_event)`,
+          ]
         : []),
       '',
     );
