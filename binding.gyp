@@ -35,6 +35,13 @@
       "sources": ["native/bench-frontend.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
       "cflags_c": ["-std=gnu11"]
+    },
+    {
+      "target_name": "vgpio_timerfd_floor",
+      "type": "executable",
+      "sources": ["native/timerfd-floor.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_c": ["-std=gnu11"]
     }
   ]
 }

@@ -9,10 +9,14 @@
 //   --compare         run both sources one after the other, node first
 //   --warmup-seconds  the clock runs this long before the measured S seconds (default 1: V8 has
 //                     compiled the edge path by then, as in a daemon that has run for a while)
-//   --reference       also measure the wake-ups alone: a timerfd re-armed every half period by a
-//                     bare FdPoller callback (no scheduler, no board), the floor of the clock's cost
-//                     (with --json the output is then { results, wakeOnlyCpuShare })
+//   --reference       also measure the wake-ups alone, the floor of the clock's cost: a timerfd
+//                     re-armed every half period by a bare FdPoller callback (no scheduler, no
+//                     board), and the same loop in C (native/timerfd-floor.c, built beside the
+//                     addon); with --json the output is { results, wakeOnlyCpuShare, cFloorCpuShare }
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Board } from '../board/board.ts';
 import { nodeBoardTimer, type BoardTimerFactory } from '../board/board-timer.ts';
@@ -65,6 +69,23 @@ async function cpuShareOver(ms: number): Promise<number> {
 
 /** The CPU share of this process idle for `ms` (the baseline the clock's share compares with). */
 export const idleCpuShare = (ms: number): Promise<number> => cpuShareOver(ms);
+
+/** The C loop of the same wake-ups, built by node-gyp beside the addon (target vgpio_timerfd_floor). */
+export const cFloorProgram: string = fileURLToPath(
+  new URL('../../build/Release/vgpio_timerfd_floor', import.meta.url),
+);
+
+/** The CPU share of the wake-ups in C (native/timerfd-floor.c); null when it is not built. */
+export async function cFloorCpuShare(opts: { seconds: number; periodMs: number }): Promise<number | null> {
+  if (!existsSync(cFloorProgram)) return null;
+  const halfNs = String(Math.round(opts.periodMs * 5e5));
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(cFloorProgram, [String(opts.seconds), halfNs], (e, stdout) => (e ? reject(e) : resolve(stdout))),
+  );
+  const m = /^wakes \d+ cpu ([\d.]+)$/m.exec(out);
+  if (!m) throw new Error(`vgpio_timerfd_floor printed ${JSON.stringify(out)}`);
+  return Number(m[1]);
+}
 
 /**
  * The CPU share of the wake-ups alone: a timerfd armed at start + k·P/2 from its own poll callback
@@ -226,14 +247,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     results.push(r);
     if (!values.json) console.log(report(r));
   }
-  const reference = values.reference ? await wakeOnlyCpuShare({ seconds, periodMs }) : undefined;
-  if (!values.json) {
-    if (reference === null) console.log('reference: no addon, no timerfd');
-    else if (reference !== undefined)
+  if (values.reference) {
+    const node = await wakeOnlyCpuShare({ seconds, periodMs });
+    const c = await cFloorCpuShare({ seconds, periodMs });
+    const pct = (x: number | null, missing: string) => (x === null ? missing : `${(x * 100).toFixed(2)} %`);
+    if (values.json) console.log(JSON.stringify({ results, wakeOnlyCpuShare: node, cFloorCpuShare: c }));
+    else
       console.log(
-        `reference: the ${(2000 / periodMs).toFixed(0)} timerfd wake-ups a second alone (no scheduler, no board) cost ${(reference * 100).toFixed(2)} % of one core`,
+        `reference: the ${(2000 / periodMs).toFixed(0)} timerfd wake-ups a second alone cost ` +
+          `${pct(node, 'n/a (no addon)')} of one core in Node (no scheduler, no board), ` +
+          `${pct(c, 'n/a (vgpio_timerfd_floor not built)')} in C`,
       );
-  } else if (values.reference) {
-    console.log(JSON.stringify({ results, wakeOnlyCpuShare: reference }));
-  } else console.log(JSON.stringify(values.compare ? results : results[0]));
+  } else if (values.json) console.log(JSON.stringify(values.compare ? results : results[0]));
 }

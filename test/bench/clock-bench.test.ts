@@ -59,10 +59,16 @@ test('the default source is the timerfd; the text report names it and the load a
 test('--reference --json: the wake-ups alone are measured beside the clock', async () => {
   const { code, out, err } = await run(['--reference', '--json', '--seconds', '0.5', '--period-ms', '2']);
   assert.equal(code, 0, err);
-  const r = JSON.parse(out) as { results: ClockBenchResult[]; wakeOnlyCpuShare: number };
+  const r = JSON.parse(out) as {
+    results: ClockBenchResult[];
+    wakeOnlyCpuShare: number;
+    cFloorCpuShare: number;
+  };
   assert.equal(r.results.length, 1);
   checkResult(r.results[0], 2);
   assert.ok(r.wakeOnlyCpuShare > 0 && r.wakeOnlyCpuShare < 2, `${r.wakeOnlyCpuShare}`);
+  // npm run install builds the C loop beside the addon.
+  assert.ok(r.cFloorCpuShare > 0 && r.cFloorCpuShare < 2, `${r.cFloorCpuShare}`);
 });
 
 test('bad options are refused with a message, exit 2', async () => {
