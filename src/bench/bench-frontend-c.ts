@@ -51,6 +51,8 @@ export class CBenchFrontend implements BenchFrontend {
       this.deliver();
     });
     child.stderr?.on('data', (s: string) => (this.stderr += s));
+    // Writing to a front-end that just died fails with EPIPE; its exit ('close' below) says why.
+    child.stdin?.on('error', () => undefined);
     child.on('error', (e) => this.fail(new Error(`vgpio_bench_frontend: ${e.message}`)));
     // 'close': every byte it wrote has been read, so its error message is complete.
     child.on('close', (code, signal) => {
