@@ -1,7 +1,7 @@
 // The built-in peripherals on a loopback board, seen by the TypeScript driver: what a guest's edge
 // events and reads show (button bounce, clock, pattern, follower, encoder).
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Button } from '../../src/board/button.ts';
 import type { Clock } from '../../src/board/clock.ts';
@@ -57,6 +57,33 @@ function assertOnGrid(times: readonly number[], origin: number, periodMs: number
   );
 }
 
+/**
+ * Timing asserts on a shared machine: a load spike can make one run late, a real fault (drift, a lost
+ * or early edge) fails every try. Runs `body` on a fresh board up to `tries` times; the last failure
+ * is reported, and every failed try is logged as a diagnostic.
+ */
+async function timed(
+  t: TestContext,
+  body: (t: { after(fn: () => Promise<void>): void }) => Promise<void>,
+  tries = 3,
+): Promise<void> {
+  let last: unknown;
+  for (let i = 1; i <= tries; i++) {
+    const closers: Array<() => Promise<void>> = [];
+    try {
+      await body({ after: (fn) => closers.push(fn) });
+      return;
+    } catch (e) {
+      if (!(e instanceof assert.AssertionError)) throw e;
+      last = e;
+      t.diagnostic(`try ${i} of ${tries}: ${e.message.split('\n')[0]}`);
+    } finally {
+      for (const c of closers.reverse()) await c();
+    }
+  }
+  throw last;
+}
+
 async function board(t: { after(fn: () => Promise<void>): void }, spec: BoardSpec): Promise<LoopbackBoard> {
   const lb = await openLoopbackBoard(spec);
   t.after(() => lb.close());
@@ -79,74 +106,77 @@ describe('button', () => {
     assert.throws(() => lb.chips.get('d')!.lines.setInput(0, 0), /driven by peripheral b/);
   });
 
-  test('bounce: N changes evenly within T, ending pressed; edges reach the driver in order', async (t) => {
-    const lb = await board(t, {
-      devices: [{ name: 'd', lines: 1 }],
-      peripherals: [{ type: 'button', name: 'b', line: 'd:0', bounce: { transitions: 5, withinMs: 40 } }],
-    });
-    const levels = recordLevels(lb, 'd', 0);
-    const b = lb.board.peripheral('b') as Button;
-    b.press();
-    await sleep(80);
-    assert.deepEqual(
-      levels.map((l) => l.level),
-      [1, 0, 1, 0, 1],
-    );
-    // Change k at k·T/(N-1) after the press.
-    const t0 = levels[0].atMs;
-    assertOnTime(
-      levels.map((l) => l.atMs),
-      levels.map((_, k) => t0 + k * 10),
-    );
-    levels.length = 0;
-    b.release();
-    await sleep(80);
-    assert.deepEqual(
-      levels.map((l) => l.level),
-      [0, 1, 0, 1, 0],
-    );
-  });
+  test('bounce: N changes evenly within T, ending pressed; edges reach the driver in order', (t) =>
+    timed(t, async (t) => {
+      const lb = await board(t, {
+        devices: [{ name: 'd', lines: 1 }],
+        peripherals: [{ type: 'button', name: 'b', line: 'd:0', bounce: { transitions: 5, withinMs: 40 } }],
+      });
+      const levels = recordLevels(lb, 'd', 0);
+      const b = lb.board.peripheral('b') as Button;
+      b.press();
+      await sleep(80);
+      assert.deepEqual(
+        levels.map((l) => l.level),
+        [1, 0, 1, 0, 1],
+      );
+      // Change k at k·T/(N-1) after the press.
+      const t0 = levels[0].atMs;
+      assertOnTime(
+        levels.map((l) => l.atMs),
+        levels.map((_, k) => t0 + k * 10),
+      );
+      levels.length = 0;
+      b.release();
+      await sleep(80);
+      assert.deepEqual(
+        levels.map((l) => l.level),
+        [0, 1, 0, 1, 0],
+      );
+    }));
 
-  test('click: press, hold, release (10 changes with a bounce of 5), resolved once settled', async (t) => {
-    const lb = await board(t, {
-      devices: [{ name: 'd', lines: 1 }],
-      peripherals: [{ type: 'button', name: 'b', line: 'd:0', bounce: { transitions: 5, withinMs: 10 } }],
-    });
-    const levels = recordLevels(lb, 'd', 0);
-    await (lb.board.peripheral('b') as Button).click(15);
-    assert.deepEqual(
-      levels.map((l) => l.level),
-      [1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
-    );
-    assert.ok(levels[5].atMs - levels[0].atMs >= 24.8, 'released 10 ms of bounce + 15 ms after the press');
-  });
+  test('click: press, hold, release (10 changes with a bounce of 5), resolved once settled', (t) =>
+    timed(t, async (t) => {
+      const lb = await board(t, {
+        devices: [{ name: 'd', lines: 1 }],
+        peripherals: [{ type: 'button', name: 'b', line: 'd:0', bounce: { transitions: 5, withinMs: 10 } }],
+      });
+      const levels = recordLevels(lb, 'd', 0);
+      await (lb.board.peripheral('b') as Button).click(15);
+      assert.deepEqual(
+        levels.map((l) => l.level),
+        [1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
+      );
+      assert.ok(levels[5].atMs - levels[0].atMs >= 24.8, 'released 10 ms of bounce + 15 ms after the press');
+    }));
 });
 
 describe('clock', () => {
-  test('period and duty by absolute deadline: the n-th edge is near start + n·period', async (t) => {
-    const lb = await board(t, {
-      devices: [{ name: 'd', lines: 1 }],
-      peripherals: [{ type: 'clock', name: 'c', line: 'd:0', periodMs: 10, duty: 0.3 }],
-    });
-    const levels = recordLevels(lb, 'd', 0);
-    await sleep(205);
-    const c = lb.board.peripheral('c') as Clock;
-    c.halt();
-    const rises = levels.filter((l) => l.level === 1).map((l) => l.atMs);
-    const falls = levels.filter((l) => l.level === 0).map((l) => l.atMs);
-    // Rise k at origin + k·10 ms, fall 3 ms later: absolute deadlines, so no drift.
-    assert.ok(rises.length >= 8, `${rises.length} rising edges in 205 ms`);
-    const origin = gridOrigin(rises, 10);
-    assertOnGrid(rises, origin, 10);
-    assertOnGrid(falls, origin + 3, 10);
-    assert.equal(lb.chips.get('d')!.lines.input(0), 0, 'stopped: 0');
-    levels.length = 0;
-    await sleep(30);
-    assert.deepEqual(levels, [], 'stopped: no more edges');
-    c.run();
-    await sleep(25);
-    assert.ok(levels.length >= 3, 'started again');
-  });
+  test('period and duty by absolute deadline: the n-th edge is near start + n·period', (t) =>
+    timed(t, async (t) => {
+      const lb = await board(t, {
+        devices: [{ name: 'd', lines: 1 }],
+        peripherals: [{ type: 'clock', name: 'c', line: 'd:0', periodMs: 10, duty: 0.3 }],
+      });
+      const levels = recordLevels(lb, 'd', 0);
+      await sleep(205);
+      const c = lb.board.peripheral('c') as Clock;
+      c.halt();
+      const rises = levels.filter((l) => l.level === 1).map((l) => l.atMs);
+      const falls = levels.filter((l) => l.level === 0).map((l) => l.atMs);
+      // Rise k at origin + k·10 ms, fall 3 ms later: absolute deadlines, so no drift.
+      assert.ok(rises.length >= 8, `${rises.length} rising edges in 205 ms`);
+      const origin = gridOrigin(rises, 10);
+      assertOnGrid(rises, origin, 10);
+      assertOnGrid(falls, origin + 3, 10);
+      assert.equal(lb.chips.get('d')!.lines.input(0), 0, 'stopped: 0');
+      levels.length = 0;
+      await sleep(30);
+      assert.deepEqual(levels, [], 'stopped: no more edges');
+      c.run();
+      await sleep(25);
+      assert.ok(levels.length >= 3, 'started again');
+    }));
 
   test('running: false waits for run()', async (t) => {
     const lb = await board(t, {
@@ -185,31 +215,32 @@ describe('pattern', () => {
     assert.deepEqual(levels, [1, 0, 1]);
   });
 
-  test('loop: the sequence repeats on absolute time', async (t) => {
-    const lb = await board(t, {
-      devices: [{ name: 'd', lines: 1 }],
-      peripherals: [
-        {
-          type: 'pattern',
-          line: 'd:0',
-          steps: [
-            { level: 1, ms: 4 },
-            { level: 0, ms: 6 },
-          ],
-          loop: true,
-        },
-      ],
-    });
-    const levels = recordLevels(lb, 'd', 0);
-    await sleep(103);
-    const rises = levels.filter((l) => l.level === 1).map((l) => l.atMs);
-    const falls = levels.filter((l) => l.level === 0).map((l) => l.atMs);
-    assert.ok(rises.length >= 5, `${rises.length} cycles of 10 ms in 103 ms`);
-    // Each step at its absolute time from the start: high at origin + k·10, low 4 ms later.
-    const origin = gridOrigin(rises, 10);
-    assertOnGrid(rises, origin, 10);
-    assertOnGrid(falls, origin + 4, 10);
-  });
+  test('loop: the sequence repeats on absolute time', (t) =>
+    timed(t, async (t) => {
+      const lb = await board(t, {
+        devices: [{ name: 'd', lines: 1 }],
+        peripherals: [
+          {
+            type: 'pattern',
+            line: 'd:0',
+            steps: [
+              { level: 1, ms: 4 },
+              { level: 0, ms: 6 },
+            ],
+            loop: true,
+          },
+        ],
+      });
+      const levels = recordLevels(lb, 'd', 0);
+      await sleep(103);
+      const rises = levels.filter((l) => l.level === 1).map((l) => l.atMs);
+      const falls = levels.filter((l) => l.level === 0).map((l) => l.atMs);
+      assert.ok(rises.length >= 5, `${rises.length} cycles of 10 ms in 103 ms`);
+      // Each step at its absolute time from the start: high at origin + k·10, low 4 ms later.
+      const origin = gridOrigin(rises, 10);
+      assertOnGrid(rises, origin, 10);
+      assertOnGrid(falls, origin + 4, 10);
+    }));
 });
 
 describe('follower', () => {
