@@ -16,7 +16,7 @@
 // the addon), --requests GET_VALUEs per device, all at once, so that the front-ends are not what
 // limits the aggregate rate; the latency is then each device's mean under load (scale-client.ts).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -58,6 +58,11 @@ export interface ScaleResult {
     requestsPerSec: number;
     latency: LatencySummary;
     daemonCpuUsPerRequest: number | null;
+    /**
+     * The daemons' busiest threads during the load: each one's CPU time over the wall time (1 = one
+     * CPU all the time), highest first, at most 4. A thread near 1 is what limits the rate.
+     */
+    busiestThreads: number[];
   };
 }
 
@@ -152,6 +157,7 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
     };
     const connected = sum(rssOf);
 
+    const threads0 = threadCpuNs(pids);
     const cpu0 = cpuNs();
     const t0 = performance.now();
     const results = await Promise.all(
@@ -163,6 +169,11 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
     );
     const elapsed = (performance.now() - t0) / 1000;
     const cpu1 = cpuNs();
+    const threads1 = threadCpuNs(pids);
+    const busiestThreads = [...threads1]
+      .map(([tid, ns]) => (ns - (threads0.get(tid) ?? 0)) / 1e9 / elapsed)
+      .sort((a, b) => b - a)
+      .slice(0, 4);
     const requests = results.reduce((n, r) => n + r.requests, 0);
     return {
       options: o,
@@ -174,6 +185,7 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
         requestsPerSec: Math.round(requests / elapsed),
         latency: summarize(results.flatMap((r) => r.samplesUs)),
         daemonCpuUsPerRequest: cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / 1000 / requests,
+        busiestThreads,
       },
     };
   } finally {
@@ -184,6 +196,19 @@ export async function scaleBench(o: ScaleOptions): Promise<ScaleResult> {
     );
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU time per thread of these processes, in ns (/proc/PID/task/TID/schedstat, first field). */
+function threadCpuNs(pids: readonly number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids)
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`))
+        out.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // the daemon is gone
+    }
+  return out;
 }
 
 /** The child processes of `pid` (/proc/PID/task/PID/children). */
@@ -207,7 +232,7 @@ export function formatScale(r: ScaleResult): string {
     `vgpio scale bench: ${o.devices} devices × ${o.lines} lines in ${o.daemons} daemon(s)${o.workers ? ` with ${o.workers} workers each` : ''}, ${o.frontend === 'c' ? `a C front-end per device (from ${o.clients} processes)` : `${o.clients} front-end processes`}, ${o.inFlight} lines in flight per device${o.serveArgs.length ? `, serve ${o.serveArgs.join(' ')}` : ''}`,
     `RSS (daemons summed): started ${mb(r.rssBytes.started)}, front-ends connected ${mb(r.rssBytes.connected)}, after load ${mb(r.rssBytes.afterLoad)}`,
     `idle ${r.idle.seconds} s with front-ends connected (after ${o.settleSeconds} s): daemon ${r.idle.daemonWakeupsPerSec.toFixed(1)} wake-ups/s, front-ends ${r.idle.clientWakeupsPerSec.toFixed(1)} wake-ups/s`,
-    `load ${o.frontend === 'c' ? `${o.requests} requests per device` : `${o.seconds} s`}: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency${o.frontend === 'c' ? ' (mean per device under load, over the devices)' : ''} p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request`,
+    `load ${o.frontend === 'c' ? `${o.requests} requests per device` : `${o.seconds} s`}: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency${o.frontend === 'c' ? ' (mean per device under load, over the devices)' : ''} p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request; busiest daemon threads ${r.load.busiestThreads.map((x) => `${Math.round(x * 100)}%`).join(' ') || '-'} of a CPU`,
     '',
   ].join('\n');
 }

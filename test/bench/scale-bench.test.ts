@@ -50,6 +50,10 @@ test(
     // Each C front-end made exactly its requests; the latency is one mean per device.
     assert.equal(r.load.requests, 2 * 2000);
     assert.equal(r.load.latency.n, 2);
+    assert.ok(
+      r.load.busiestThreads.length > 0 && r.load.busiestThreads[0] > 0,
+      String(r.load.busiestThreads),
+    );
     assert.ok(r.load.daemonCpuUsPerRequest !== null && r.load.daemonCpuUsPerRequest > 0);
     assert.match(
       formatScale(r),
