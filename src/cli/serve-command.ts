@@ -1,20 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { ServedDevice, type DeviceConfig } from '../daemon/served-device.ts';
 import { controlPathFor } from '../control/control-protocol.ts';
-import {
-  ConfigError,
-  MAX_WORKERS,
-  parseChipLines,
-  parseConfigFile,
-  parseConfigWorkers,
-  parseDeviceFlags,
-} from '../daemon/serve-config.ts';
 import { PlacementError, placeDevices } from '../daemon/worker-placement.ts';
 import { StreamLogger, isLogLevel, type LogLevel, type Logger } from '../log/logger.ts';
 import { defineCommand } from './command.ts';
-import { startMqttFor } from '../mqtt/served-mqtt.ts';
-import { boardFor } from './serve-board.ts';
-import { checkSurfaces, startSurfaces, type SurfaceDevice, type SurfaceOptions } from './serve-surfaces.ts';
+import { plainDeviceFlags } from './serve-flags.ts';
+import type { SurfaceDevice, SurfaceOptions } from './serve-surfaces.ts';
 import { UsageError } from './usage-error.ts';
 
 export interface ServeOptions extends SurfaceOptions {
@@ -35,8 +26,12 @@ export interface ServeOptions extends SurfaceOptions {
 }
 
 const configError = (e: unknown): never => {
-  throw e instanceof ConfigError ? new UsageError(e.message) : e;
+  throw e instanceof Error && e.name === 'ConfigError' ? new UsageError(e.message) : e;
 };
+
+// Loaded only when needed (a --config file, a chip, flags plainDeviceFlags does not take; the
+// surfaces, board and MQTT with their options), so a plain `serve --socket` stays small in memory.
+const configSchema = () => import('../daemon/serve-config.ts');
 
 /** `--poll-us N`: 0..1000000 µs of busy polling per ring (0: off). */
 export function pollUsOf(s: string | undefined): number {
@@ -47,17 +42,18 @@ export function pollUsOf(s: string | undefined): number {
 }
 
 /** `--workers N` (0..64), else the --config file's `"workers"`, else 0: every device on the main thread. */
-export function workersOf(o: ServeOptions): number {
+export async function workersOf(o: ServeOptions): Promise<number> {
   if (o.workers !== undefined) {
+    const { MAX_WORKERS } = await configSchema();
     const n = /^[0-9]+$/.test(o.workers) ? Number(o.workers) : NaN;
     if (!(n <= MAX_WORKERS)) throw new UsageError(`--workers must be 0..${MAX_WORKERS} (got ${o.workers})`);
     return n;
   }
-  return o.config ? (parseConfigWorkers(readFileSync(o.config, 'utf8')) ?? 0) : 0;
+  return o.config ? ((await configSchema()).parseConfigWorkers(readFileSync(o.config, 'utf8')) ?? 0) : 0;
 }
 
 /** The devices to serve, from --config FILE or the flags; every value checked (src/daemon/serve-config.ts). */
-export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
+export async function deviceConfigs(o: ServeOptions): Promise<DeviceConfig[]> {
   const mode = o['socket-mode'];
   if (o.config) {
     if (o.socket || o.fd || o.lines || o.names || o.control || o.chip || o['chip-lines'])
@@ -68,6 +64,7 @@ export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
     } catch (e) {
       throw new UsageError(`cannot read config ${o.config}: ${(e as Error).message}`);
     }
+    const { parseConfigFile, parseDeviceFlags } = await configSchema();
     try {
       const defaultMode = mode === undefined ? undefined : parseDeviceFlags({ lines: '1', socketMode: mode });
       return parseConfigFile(o.config, text, defaultMode?.socketMode);
@@ -84,12 +81,16 @@ export function deviceConfigs(o: ServeOptions): DeviceConfig[] {
       "--chip serves the chip's own lines and names: select them with --chip-lines, not --lines/--names",
     );
   try {
-    const flags = parseDeviceFlags({ lines: o.lines ?? '8', names: o.names, socketMode: mode });
+    const given = { lines: o.lines ?? '8', names: o.names, socketMode: mode };
+    const flags = plainDeviceFlags(given) ?? (await configSchema()).parseDeviceFlags(given);
     const chip = o.chip
       ? {
           chip: {
             path: o.chip,
-            lines: o['chip-lines'] === undefined ? undefined : parseChipLines(o['chip-lines']),
+            lines:
+              o['chip-lines'] === undefined
+                ? undefined
+                : (await configSchema()).parseChipLines(o['chip-lines']),
           },
         }
       : {};
@@ -161,10 +162,14 @@ Options:
 export async function serve(o: ServeOptions): Promise<number> {
   const log = makeLogger(o);
   const pollUs = pollUsOf(o['poll-us']);
-  const configs = deviceConfigs(o).map((c) => (pollUs === 0 ? c : { ...c, pollUs }));
-  const workers = workersOf(o);
-  checkSurfaces(o);
-  const board = o.config ? boardFor(o.config, configs, log) : null;
+  const configs = (await deviceConfigs(o)).map((c) => (pollUs === 0 ? c : { ...c, pollUs }));
+  const workers = await workersOf(o);
+  const surfacing =
+    o.http !== undefined || o['http-token'] !== undefined || o.trace !== undefined
+      ? await import('./serve-surfaces.ts')
+      : null;
+  surfacing?.checkSurfaces(o);
+  const board = o.config ? (await import('./serve-board.ts')).boardFor(o.config, configs, log) : null;
   let placement;
   try {
     placement = placeDevices(configs, workers, { mqtt: o.config ? hasMqtt(o.config) : false });
@@ -223,8 +228,10 @@ export async function serve(o: ServeOptions): Promise<number> {
         }
     }
     await board?.start();
-    surfaces = await startSurfaces(o, inWorkers ? surfaceDevices : devices, log);
-    mqtt = o.config ? await startMqttFor(o.config, devices, log) : null;
+    surfaces = surfacing ? await surfacing.startSurfaces(o, inWorkers ? surfaceDevices : devices, log) : null;
+    mqtt = o.config
+      ? await (await import('../mqtt/served-mqtt.ts')).startMqttFor(o.config, devices, log)
+      : null;
   } catch (e) {
     log.log('error', 'cannot start', { error: (e as Error).message });
     await surfaces?.close().catch(() => {});

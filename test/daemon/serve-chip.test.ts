@@ -74,20 +74,20 @@ describe('chip devices in the config', () => {
     );
   });
 
-  it('--chip goes with --socket, not with --lines/--names; --chip-lines needs --chip', () => {
+  it('--chip goes with --socket, not with --lines/--names; --chip-lines needs --chip', async () => {
     assert.deepEqual(
-      deviceConfigs({ socket: '/tmp/s', chip: '/dev/gpiochip1', 'chip-lines': '4-5' })[0].chip,
+      (await deviceConfigs({ socket: '/tmp/s', chip: '/dev/gpiochip1', 'chip-lines': '4-5' }))[0].chip,
       {
         path: '/dev/gpiochip1',
         lines: [4, 5],
       },
     );
-    assert.match(
-      errorOf(() => deviceConfigs({ socket: '/tmp/s', chip: '/dev/gpiochip1', lines: '4' })),
+    await assert.rejects(
+      deviceConfigs({ socket: '/tmp/s', chip: '/dev/gpiochip1', lines: '4' }),
       /--chip serves the chip's own lines/,
     );
-    assert.match(
-      errorOf(() => deviceConfigs({ socket: '/tmp/s', 'chip-lines': '1' })),
+    await assert.rejects(
+      deviceConfigs({ socket: '/tmp/s', 'chip-lines': '1' }),
       /--chip-lines needs --chip PATH/,
     );
   });
