@@ -61,6 +61,8 @@ export class HeldSockets {
   /** A connected front-end handed over on --fd: given to one worker only. */
   private readonly connectedFd: number | null;
   private controlIno: number | null = null;
+  /** An inherited listening --fd goes to the first worker as it is (its number shows in status). */
+  private inheritedGiven = false;
   readonly controlPath: string | undefined;
 
   constructor(readonly config: DeviceConfig) {
@@ -68,7 +70,7 @@ export class HeldSockets {
     this.controlPath = config.control ?? (config.socket ? controlPathFor(config.socket) : undefined);
     if (config.fd !== undefined) {
       const listening = isListening(config.fd);
-      this.deviceFd = listening ? config.fd : null;
+      this.deviceFd = listening ? duplicateFd(config.fd) : null;
       this.connectedFd = listening ? null : config.fd;
       this.deviceIno = null;
     } else if (config.socket) {
@@ -89,7 +91,11 @@ export class HeldSockets {
   /** The config a (new) worker serves: a duplicate of the device socket, a freshly bound control socket. */
   forWorker(): WorkerDeviceConfig {
     const { simulated: _, ...config } = this.config;
-    const fd = this.deviceFd === null ? (this.connectedFd as number) : duplicateFd(this.deviceFd);
+    let fd: number;
+    if (this.deviceFd === null) fd = this.connectedFd as number;
+    else if (this.config.fd !== undefined && !this.inheritedGiven) fd = this.config.fd;
+    else fd = duplicateFd(this.deviceFd);
+    this.inheritedGiven = true;
     if (!this.controlPath) return { ...config, fd };
     const path = this.controlPath;
     // Ours from an earlier worker (one that died may have left it): removed, as bindSocketFile would
@@ -99,7 +105,7 @@ export class HeldSockets {
     try {
       controlFd = bindSocketFile(path, config.socketMode ?? 0o600, () => socketListen(path, 16));
     } catch (e) {
-      if (this.deviceFd !== null) closeQuietly(fd);
+      if (this.deviceFd !== null && fd !== this.config.fd) closeQuietly(fd);
       throw e;
     }
     this.controlIno = inodeOf(path);
@@ -143,7 +149,7 @@ export class HeldSockets {
 
   /** Stops listening and removes the socket files this daemon created (after the worker closed). */
   close(): void {
-    if (this.deviceFd !== null && this.config.fd === undefined) closeQuietly(this.deviceFd);
+    if (this.deviceFd !== null) closeQuietly(this.deviceFd);
     const remove = (path: string | undefined, ino: number | null) => {
       if (path && ino !== null && inodeOf(path) === ino) unlinkSync(path);
     };

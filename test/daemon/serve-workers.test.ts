@@ -7,7 +7,9 @@ import { after, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { ControlClient } from '../../src/control/control-client.ts';
 import { Direction } from '../../src/protocol/constants.ts';
-import { openChip, tempDir } from '../transports/vhost-user/harness.ts';
+import { closeFd, socketListen, socketPair } from '../../src/native/index.ts';
+import { Request } from '../../src/transports/vhost-user/message.ts';
+import { RawClient, openChip, tempDir } from '../transports/vhost-user/harness.ts';
 import { controlStatus, runCli, startDaemon, type Daemon } from './daemon-harness.ts';
 
 /** The devices the dashboard's WebSocket hello lists. */
@@ -142,6 +144,52 @@ describe('vgpio serve --workers N (child process)', { timeout: 120_000 }, () => 
     }
     assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
     for (const s of [a, b]) assert.equal(existsSync(s) || existsSync(`${s}.ctl`), false, s);
+  });
+
+  test('--fd N --workers 1: an inherited listening socket is served from the worker, as fd:N; a connected one ends the daemon when it closes', async () => {
+    const path = `${tmp.dir}/inherited.sock`;
+    const lfd = socketListen(path, 4);
+    let d: Daemon;
+    try {
+      d = await start(
+        ['--fd', '3', '--control', `${tmp.dir}/inherited.ctl`, '--lines', '2', '--workers', '1'],
+        {
+          extraFds: [lfd],
+        },
+      );
+    } finally {
+      closeFd(lfd);
+    }
+    assert.match(d.stderr, / INFO {2}listening socket=fd:3\n/);
+    const st = await openChip(path).then(async (chip) => {
+      try {
+        await chip.driver.setDirection(1, Direction.IN);
+        return await controlStatus(`${tmp.dir}/inherited`);
+      } finally {
+        await chip.close();
+      }
+    });
+    assert.deepEqual([st.socket, st.ngpio, st.lines[1].direction], ['fd:3', 2, 'input']);
+    assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
+    assert.equal(existsSync(`${tmp.dir}/inherited.ctl`), false);
+    assert.equal(existsSync(path), true, "the inherited socket file is its owner's, not removed");
+
+    const [mine, theirs] = socketPair();
+    let p: Daemon;
+    try {
+      p = await start(['--fd', '3', '--control', `${tmp.dir}/pair.ctl`, '--lines', '3', '--workers', '1'], {
+        extraFds: [theirs],
+      });
+    } finally {
+      closeFd(theirs);
+    }
+    const raw = new RawClient(mine);
+    await raw.handshake();
+    assert.equal(await raw.u64(Request.GET_QUEUE_NUM), 2n);
+    raw.close();
+    assert.deepEqual(await p.exited, { code: 0, signal: null });
+    assert.match(p.stderr, /front-end disconnected reason="peer closed the connection"/);
+    assert.equal(existsSync(`${tmp.dir}/pair.ctl`), false);
   });
 
   test('bad --workers values and "worker" fields are usage errors naming the field', async () => {
