@@ -92,27 +92,27 @@ export class WorkerDeviceLink implements DeviceLink {
     };
   }
 
-  status(): Promise<DeviceStatus> {
+  async status(): Promise<DeviceStatus> {
     return this.current().status();
   }
 
-  setInput(line: number, value: 0 | 1): Promise<void> {
+  async setInput(line: number, value: 0 | 1): Promise<void> {
     return this.current().setInput(line, value);
   }
 
-  pulse(line: number, widthMs: number): Promise<void> {
+  async pulse(line: number, widthMs: number): Promise<void> {
     return this.current().pulse(line, widthMs);
   }
 
-  button(line: number, action: ButtonAction): Promise<void> {
+  async button(line: number, action: ButtonAction): Promise<void> {
     return this.current().button(line, action, action === 'click' ? 50 : undefined);
   }
 
-  clock(line: number, action: ClockAction): Promise<unknown> {
+  async clock(line: number, action: ClockAction): Promise<unknown> {
     return this.current().clock(line, action);
   }
 
-  encoder(line: number, position: number): Promise<unknown> {
+  async encoder(line: number, position: number): Promise<unknown> {
     return this.current().encoder(line, position);
   }
 

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { ControlClient } from '../../src/control/control-client.ts';
+import type { ControlEvent } from '../../src/control/control-protocol.ts';
+import { WorkerDeviceLink } from '../../src/daemon/worker-device-link.ts';
 import { DeviceWorkerPool } from '../../src/daemon/worker-pool.ts';
 import { Direction } from '../../src/protocol/constants.ts';
 import {
@@ -73,6 +75,17 @@ describe('DeviceWorkerPool', { timeout: 60_000 }, () => {
       const chip0 = await openChip(sockets[0]);
       const raw = RawClient.connect(sockets[1]);
       await raw.handshake();
+      // A surface's link to a device of that worker (as serve --http / --trace use).
+      const link = await WorkerDeviceLink.connect(sockets[2], `${sockets[2]}.ctl`);
+      const events: ControlEvent[] = [];
+      let ended = false;
+      const sub = await link.subscribe(
+        (e) => events.push(e),
+        () => (ended = true),
+      );
+      await link.setInput(1, 0); // it was high (set above)
+      await waitFor(() => events.some((e) => e.event === 'input' && e.line === 1), 'the input event');
+      await link.setInput(1, 1);
       const mark = log.mark;
       await pool.terminate(1);
       await raw.expectClosed();
@@ -87,6 +100,22 @@ describe('DeviceWorkerPool', { timeout: 60_000 }, () => {
       assert.equal(died[0].fields.sessionsClosed, 1);
       assert.deepEqual(pool.restarts, [0, 1]);
       assert.notEqual(pool.threadIds[1], ids[1]);
+      // The link connected again by itself: commands reach the new worker, events come back to the
+      // same subscriber, which was never told the stream ended. (The new device starts afresh.)
+      const before = events.length;
+      await waitFor(
+        () => {
+          link.setInput(0, 1).catch(() => {});
+          return events.slice(before).some((e) => e.event === 'input' && e.line === 0 && e.to === 'high');
+        },
+        'an event through the reconnected link',
+        10_000,
+      );
+      assert.equal((await link.status()).lines[1].level, 'low', 'the restarted device starts afresh');
+      assert.equal(ended, false);
+      link.close();
+      assert.equal(ended, true, 'close ends the subscription');
+      sub.stop();
       for (const s of sockets.slice(1)) {
         const chip = await openChip(s);
         try {
