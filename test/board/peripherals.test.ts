@@ -24,7 +24,7 @@ function recordLevels(
 }
 
 /**
- * Timers run at most 0.5 ms early (the scheduler's EARLY_NS), and on this shared 2-core
+ * Timers run at most 0.5 ms early (the loopback board's Node-timer wake source: scheduler.earlyNs), and on this shared 2-core
  * machine one may run late when the event loop stalls: each time must be at or after its deadline,
  * within `lateMs`, and the median lateness small.
  */
