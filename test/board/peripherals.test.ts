@@ -24,8 +24,8 @@ function recordLevels(
 }
 
 /**
- * Timers run at most 0.5 ms early (the loopback board's Node-timer wake source: scheduler.earlyNs), and on this shared 2-core
- * machine one may run late when the event loop stalls: each time must be at or after its deadline,
+ * Timers run at most 0.5 ms early (scheduler.earlyNs of the loopback board's Node timers), and on
+ * this shared 2-core machine one may run late when the event loop stalls: each time must be at or after its deadline,
  * within `lateMs`, and the median lateness small.
  */
 function assertOnTime(times: readonly number[], deadlines: readonly number[], lateMs = 100): void {
