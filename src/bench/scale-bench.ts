@@ -14,7 +14,7 @@
 //
 // --frontend c drives each device from its own C front-end (native/bench-frontend.c, built with
 // the addon), --requests GET_VALUEs per device, all at once, so that the front-ends are not what
-// limits the aggregate rate; the latency is then each device's mean under load (scale-client.ts).
+// limits the aggregate rate; latencies are then the C front-ends' own (scale-client.ts).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -232,7 +232,7 @@ export function formatScale(r: ScaleResult): string {
     `vgpio scale bench: ${o.devices} devices × ${o.lines} lines in ${o.daemons} daemon(s)${o.workers ? ` with ${o.workers} workers each` : ''}, ${o.frontend === 'c' ? `a C front-end per device (from ${o.clients} processes)` : `${o.clients} front-end processes`}, ${o.inFlight} lines in flight per device${o.serveArgs.length ? `, serve ${o.serveArgs.join(' ')}` : ''}`,
     `RSS (daemons summed): started ${mb(r.rssBytes.started)}, front-ends connected ${mb(r.rssBytes.connected)}, after load ${mb(r.rssBytes.afterLoad)}`,
     `idle ${r.idle.seconds} s with front-ends connected (after ${o.settleSeconds} s): daemon ${r.idle.daemonWakeupsPerSec.toFixed(1)} wake-ups/s, front-ends ${r.idle.clientWakeupsPerSec.toFixed(1)} wake-ups/s`,
-    `load ${o.frontend === 'c' ? `${o.requests} requests per device` : `${o.seconds} s`}: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency${o.frontend === 'c' ? ' (mean per device under load, over the devices)' : ''} p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request; busiest daemon threads ${r.load.busiestThreads.map((x) => `${Math.round(x * 100)}%`).join(' ') || '-'} of a CPU`,
+    `load ${o.frontend === 'c' ? `${o.requests} requests per device` : `${o.seconds} s`}: ${r.load.requests} requests, ${r.load.requestsPerSec} requests/s; latency p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs, max ${l.max.toFixed(1)} µs; daemon CPU ${r.load.daemonCpuUsPerRequest?.toFixed(2) ?? '-'} µs/request; busiest daemon threads ${r.load.busiestThreads.map((x) => `${Math.round(x * 100)}%`).join(' ') || '-'} of a CPU`,
     '',
   ].join('\n');
 }

@@ -5,9 +5,9 @@
 // VGPIO_SCALE_FRONTEND=node (default): a GpioDriver per device in this process, for `run` ms;
 //   latencies are sampled request by request.
 // VGPIO_SCALE_FRONTEND=c: one native/bench-frontend.c process per device (its --commands mode),
-//   `requests` requests each with `inFlight` in flight, all devices at once; the latency of a
-//   device is its mean under load (in flight × wall time / requests): the C side reports no
-//   per-request times in that mode.
+//   `requests` requests each with `inFlight` in flight, all devices at once; each request's
+//   latency under that load as the C front-end measures it (from the batch that made it available
+//   to the batch that found it used), every 16th kept.
 import { GpioDriver } from '../driver/gpio-driver.ts';
 import { Direction, VIRTIO_ID_GPIO } from '../protocol/constants.ts';
 import { VhostUserFrontend } from '../transports/vhost-user/frontend.ts';
@@ -66,12 +66,12 @@ async function runC(inFlight: number, requests: number): Promise<ClientResult> {
   const runs = await Promise.all(
     cFrontends.map((f) => {
       const k = Math.min(inFlight, f.ngpio);
-      return f.inFlight(k, requests).then((r) => ({ ...r, k }));
+      return f.inFlightLatencies(k, requests);
     }),
   );
   return {
     requests: runs.reduce((n, r) => n + r.requests, 0),
-    samplesUs: runs.map((r) => (r.k * r.ns) / r.requests / 1000),
+    samplesUs: runs.flatMap((r) => r.samplesUs.filter((_, i) => (i & 15) === 15)),
   };
 }
 
