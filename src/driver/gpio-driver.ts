@@ -74,7 +74,7 @@ const Settle = { RAW: 0, VALUE: 1, BIT: 2, VOID: 3, HANDLER: 4 } as const;
 type Settle = (typeof Settle)[keyof typeof Settle];
 
 /** One requestq request from its submission to its reply; pooled (steady state allocates none). */
-class Request {
+class PendingRequest {
   settle: Settle = Settle.VOID;
   type = 0;
   gpio = 0;
@@ -86,7 +86,7 @@ class Request {
   handler: ReplyHandler | null = null;
   tag = 0;
   /** The next request waiting for the same line, or for ring space. */
-  next: Request | null = null;
+  next: PendingRequest | null = null;
   timer: NodeJS.Timeout | null = null;
   /** Timed out: its reply, if one comes, only recycles it. */
   abandoned = false;
@@ -94,9 +94,9 @@ class Request {
 
 /** Requests for one line go one at a time (protocol.md R4): the one out, then the waiting ones in order. */
 class LineQueue {
-  active: Request | null = null;
-  head: Request | null = null;
-  tail: Request | null = null;
+  active: PendingRequest | null = null;
+  head: PendingRequest | null = null;
+  tail: PendingRequest | null = null;
 }
 
 interface IrqLine {
@@ -129,7 +129,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   names: string[] = [];
   irqSupported = false;
   features = 0n;
-  private requestq!: DriverQueue<Request>;
+  private requestq!: DriverQueue<PendingRequest>;
   private eventq: DriverQueue<number> | null = null;
   private readonly irqLock = new SerialLock<number>();
   private irqLines: IrqLine[] = [];
@@ -137,12 +137,12 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   private lineQueues: LineQueue[] = [];
   private readonly otherLines = new Map<number, LineQueue>();
   /** Requests whose line is free but the ring was full, in order. */
-  private spaceHead: Request | null = null;
-  private spaceTail: Request | null = null;
-  private readonly pool: Request[] = [];
+  private spaceHead: PendingRequest | null = null;
+  private spaceTail: PendingRequest | null = null;
+  private readonly pool: PendingRequest[] = [];
   /** The standard chain's request, refilled per request (its response is RESPONSE_SIZE bytes). */
   private readonly requestBytes = new Uint8Array(REQUEST_SIZE);
-  private readonly visitReply = (r: Request, len: number, data: Uint8Array): void =>
+  private readonly visitReply = (r: PendingRequest, len: number, data: Uint8Array): void =>
     this.replied(r, len, data);
   /** Inside requestsDone(): chains added now are kicked once at its end. */
   private completing = false;
@@ -182,7 +182,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     this.useIndirect = ringOpts.indirect;
     const queue = <T>(index: number) =>
       new DriverQueue<T>(rings.memory, rings.layouts[index], rings.allocator, { ...ringOpts, slots: true });
-    this.requestq = queue<Request>(REQUEST_QUEUE);
+    this.requestq = queue<PendingRequest>(REQUEST_QUEUE);
     this.transport.onInterrupt(REQUEST_QUEUE, () => this.requestsDone());
     if (this.irqSupported) {
       this.eventq = queue<number>(EVENT_QUEUE);
@@ -338,8 +338,14 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     });
   }
 
-  private take(settle: Settle, type: number, gpio: number, value: number, b: BufferLayout | null): Request {
-    const r = this.pool.pop() ?? new Request();
+  private take(
+    settle: Settle,
+    type: number,
+    gpio: number,
+    value: number,
+    b: BufferLayout | null,
+  ): PendingRequest {
+    const r = this.pool.pop() ?? new PendingRequest();
     r.settle = settle;
     r.type = type;
     r.gpio = gpio;
@@ -348,7 +354,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     return r;
   }
 
-  private lineQueue(r: Request): LineQueue {
+  private lineQueue(r: PendingRequest): LineQueue {
     const key = r.type === MessageType.GET_LINE_NAMES ? -1 : r.gpio;
     if (key >= 0 && key < this.ngpio) return this.lineQueues[key];
     if (key === -1) return this.lineQueues[this.ngpio];
@@ -357,7 +363,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     return q;
   }
 
-  private enqueue(r: Request): void {
+  private enqueue(r: PendingRequest): void {
     if (this.closed) return this.deliver(r, new GpioLineError('EBADF', 'driver closed'), null, 0, true);
     const q = this.lineQueue(r);
     if (q.active !== null) {
@@ -371,7 +377,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   }
 
   /** The request holds its line: place it, or wait for ring space behind the ones already waiting. */
-  private start(r: Request): void {
+  private start(r: PendingRequest): void {
     if (this.closed) {
       this.lineDone(r);
       return this.deliver(r, new GpioLineError('EBADF', 'driver closed'), null, 0, true);
@@ -383,7 +389,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   }
 
   /** Adds the request's chain; false when the ring is full (a reply will free room). */
-  private place(r: Request): boolean {
+  private place(r: PendingRequest): boolean {
     const b = r.layout;
     if (b === null) {
       // le16 type, le16 gpio, le32 value (docs/protocol.md §1), into the one reused request buffer.
@@ -413,7 +419,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     return true;
   }
 
-  private readonly timedOut = (r: Request, ms: number): void => {
+  private readonly timedOut = (r: PendingRequest, ms: number): void => {
     r.timer = null;
     r.abandoned = true; // its chain is still the device's: the record is recycled when it comes back
     this.lineDone(r);
@@ -421,7 +427,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
   };
 
   /** The line's request is done: the next one waiting for the line goes. */
-  private lineDone(r: Request): void {
+  private lineDone(r: PendingRequest): void {
     const q = this.lineQueue(r);
     if (q.active === r) q.active = null;
     const next = q.head;
@@ -471,7 +477,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     if (!this.closed && this.requestq.kickNeeded()) this.transport.kick(REQUEST_QUEUE);
   }
 
-  private replied(r: Request, len: number, data: Uint8Array): void {
+  private replied(r: PendingRequest, len: number, data: Uint8Array): void {
     if (r.abandoned) {
       this.recycle(r);
       return;
@@ -496,7 +502,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
 
   /** Hands the outcome over; `recycle` once the ring no longer holds the request. */
   private deliver(
-    r: Request,
+    r: PendingRequest,
     error: Error | null,
     raw: RawReply | null,
     value: number,
@@ -529,7 +535,7 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
       );
   }
 
-  private recycle(r: Request): void {
+  private recycle(r: PendingRequest): void {
     r.layout = null;
     r.resolve = r.reject = null;
     r.handler = null;
