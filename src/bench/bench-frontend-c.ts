@@ -1,11 +1,10 @@
+import { benchTool } from './bench-tool.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../native/index.ts';
 import type { BenchFrontend, InFlightRun, RoundTrips } from './bench-frontend.ts';
 
 /** The C front-end's program, built by node-gyp beside the addon (binding.gyp target vgpio_bench_frontend). */
-export const cFrontendProgram: string = join(packageRoot, 'build', 'Release', 'vgpio_bench_frontend');
+export const cFrontendProgram: string = benchTool('vgpio_bench_frontend');
 
 export const cFrontendBuilt = (): boolean => existsSync(cFrontendProgram);
 

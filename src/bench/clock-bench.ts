@@ -13,10 +13,10 @@
 //                     re-armed every half period by a bare FdPoller callback (no scheduler, no
 //                     board), and the same loop in C (native/timerfd-floor.c, built beside the
 //                     addon); with --json the output is { results, wakeOnlyCpuShare, cFloorCpuShare }
+import { benchTool } from './bench-tool.ts';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Board } from '../board/board.ts';
 import { nodeBoardTimer, type BoardTimerFactory } from '../board/board-timer.ts';
@@ -71,9 +71,7 @@ async function cpuShareOver(ms: number): Promise<number> {
 export const idleCpuShare = (ms: number): Promise<number> => cpuShareOver(ms);
 
 /** The C loop of the same wake-ups, built by node-gyp beside the addon (target vgpio_timerfd_floor). */
-export const cFloorProgram: string = fileURLToPath(
-  new URL('../../build/Release/vgpio_timerfd_floor', import.meta.url),
-);
+export const cFloorProgram: string = benchTool('vgpio_timerfd_floor');
 
 /** The CPU share of the wake-ups in C (native/timerfd-floor.c); null when it is not built. */
 export async function cFloorCpuShare(opts: { seconds: number; periodMs: number }): Promise<number | null> {

@@ -1,16 +1,8 @@
+import { benchTool } from './bench-tool.ts';
 import { execFile, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  FdPoller,
-  closeFd,
-  eventfd,
-  eventfdRead,
-  eventfdWrite,
-  getCpu,
-  packageRoot,
-} from '../native/index.ts';
+import { FdPoller, closeFd, eventfd, eventfdRead, eventfdWrite, getCpu } from '../native/index.ts';
 import { summarize, type LatencySummary } from './percentiles.ts';
 
 // The child is this file's sibling: TypeScript through tsx in the repository, compiled JS in dist/.
@@ -66,7 +58,7 @@ export async function eventfdFloor(iterations: number, childCpu?: number): Promi
 }
 
 /** The C floor's program, built by node-gyp beside the addon (binding.gyp target vgpio_eventfd_floor). */
-export const cFloorProgram: string = join(packageRoot, 'build', 'Release', 'vgpio_eventfd_floor');
+export const cFloorProgram: string = benchTool('vgpio_eventfd_floor');
 
 /**
  * The same ping-pong between two C processes blocking in read(2) (native/eventfd-floor.c): what

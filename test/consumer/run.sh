@@ -39,7 +39,8 @@ say "tarball contents"
 tar -tzf "$TGZ" | sed 's|^package/||' | sort >"$WORK/files"
 for f in package.json README.md LICENSE bin/vgpio.js dist/index.js dist/index.d.ts dist/index.js.map \
   dist/vhost-user.js dist/control.js dist/conformance.js dist/cli/main.js binding.gyp \
-  prebuilds/linux-x64/vgpio.node; do
+  prebuilds/linux-x64/vgpio.node prebuilds/linux-x64/vgpio_bench_frontend prebuilds/linux-x64/vgpio_eventfd_floor \
+  prebuilds/linux-x64/vgpio_timerfd_floor; do
   grep -qx "$f" "$WORK/files" || fail "tarball lacks $f"
 done
 grep -q '^native/.*\.c$' "$WORK/files" || fail "tarball lacks the native sources (fallback build)"
@@ -115,6 +116,14 @@ node -e '
   if (s.ngpio !== 4 || !b || b.level !== "high") { console.error(JSON.stringify(s)); process.exit(1); }
 ' < <("$VGPIO" status "$SOCK" --json) || fail "status --json after input button=1"
 "$VGPIO" status "$SOCK" | grep -q '^device .*: 4 lines' || fail "status text"
+say "(c) the installed vgpio bench: the prebuilt C front-end sends the requests"
+"$VGPIO" bench --socket "$SOCK" --iterations 300 --in-flight 1,8 --rounds 1 --json >"$WORK/bench.json" 2>"$WORK/bench.err" ||
+  fail "vgpio bench: $(cat "$WORK/bench.err")"
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  const t = r.targets[0];
+  if (r.frontend !== "c" || !(t.roundTrip.p50 > 0) || t.throughput.length !== 2) { console.error(JSON.stringify(r)); process.exit(1); }
+' <"$WORK/bench.json" || fail "bench --json did not use the C front-end"
 "$VGPIO" serve --socket "$SOCK" 2>"$WORK/second.log" && fail "a second daemon took over a live socket"
 grep -q "is in use by pid $DAEMON" "$WORK/second.log" || fail "second daemon: $(cat "$WORK/second.log")"
 kill "$DAEMON"
