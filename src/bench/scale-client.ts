@@ -24,6 +24,8 @@ interface RunMessage {
 export interface ClientResult {
   requests: number;
   samplesUs: number[];
+  /** C front-ends: the longest of their own measured windows (their output's transfer excluded). */
+  wallNs?: number;
 }
 
 const sockets = (process.env.VGPIO_SCALE_SOCKETS ?? '').split(',').filter((s) => s !== '');
@@ -72,6 +74,7 @@ async function runC(inFlight: number, requests: number): Promise<ClientResult> {
   return {
     requests: runs.reduce((n, r) => n + r.requests, 0),
     samplesUs: runs.flatMap((r) => r.samplesUs.filter((_, i) => (i & 15) === 15)),
+    wallNs: Math.max(...runs.map((r) => r.ns)),
   };
 }
 
