@@ -110,7 +110,7 @@ export function makeLogger(o: { 'log-level'?: string; 'log-format'?: string }): 
 
 export const command = defineCommand({
   usage:
-    'vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--chip /dev/gpiochipN [--chip-lines 0-7,12]] [--socket-mode 0600]',
+    'vgpio serve (--socket PATH | --fd N [--control PATH] | --config FILE) [--lines N] [--names a,b,...] [--chip /dev/gpiochipN [--chip-lines 0-7,12]] [--socket-mode 0600] [--workers N] [--poll-us N]',
   help: `Serves simulated GPIO chips to vhost-user front-ends (QEMU), in the foreground until SIGTERM/SIGINT.
 
 Options:
