@@ -20,7 +20,7 @@ async function hello(url: string): Promise<{ devices: Array<{ label: string; sta
   return JSON.parse(msg) as { devices: Array<{ label: string; status: { ngpio: number } }> };
 }
 
-describe('vgpio dashboard / serve --http', { timeout: 60_000 }, () => {
+describe('vgpio dashboard / serve --http', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   const path = `${tmp.dir}/dash.sock`;
   let daemon: Daemon;

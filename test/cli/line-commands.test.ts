@@ -19,7 +19,7 @@ const counters = (edges: number, delivered: number, latched = 0, invalid = 0) =>
   invalid,
 });
 
-describe('vgpio input / output / status', { timeout: 60_000 }, () => {
+describe('vgpio input / output / status', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   const path = `${tmp.dir}/cli.sock`;
   let daemon: Daemon;

@@ -41,7 +41,7 @@ async function until(
 
 test(
   'a board in the daemon: button ops, a refused hand-set, broken modules stopped while it serves',
-  { timeout: 60_000 },
+  { timeout: 180_000 },
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'vgpio-serve-board-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));

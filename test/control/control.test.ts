@@ -59,7 +59,7 @@ const brief = (e: ControlEvent): string =>
     .filter((x) => x !== undefined && x !== '')
     .join(' ');
 
-describe('control endpoint', { timeout: 60_000 }, () => {
+describe('control endpoint', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   const path = `${tmp.dir}/dev.sock`;
   const lines = new SimulatedLines(4, ['led', 'btn']);

@@ -9,7 +9,7 @@ import { RawClient, tempDir } from '../transports/vhost-user/harness.ts';
 
 const WORKER = new URL('../../src/daemon/device-worker.ts', import.meta.url).href;
 
-describe('device-worker', { timeout: 60_000 }, () => {
+describe('device-worker', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 

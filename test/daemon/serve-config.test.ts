@@ -166,7 +166,7 @@ describe('--lines / --names / --socket-mode', () => {
   });
 });
 
-describe('vgpio serve with a bad config (child process)', { timeout: 60_000 }, () => {
+describe('vgpio serve with a bad config (child process)', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 

@@ -27,7 +27,7 @@ async function withChip<T>(path: string, fn: (chip: Chip) => Promise<T>): Promis
 
 const status = controlStatus;
 
-describe('vgpio serve (child process)', { timeout: 60_000 }, () => {
+describe('vgpio serve (child process)', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   const daemons: Daemon[] = [];
   after(async () => {

@@ -31,7 +31,7 @@ async function status(path: string): Promise<DeviceStatus> {
 
 const head = (s: DeviceStatus) => [s.socket, s.connected, s.features, s.irqNegotiated, s.ngpio];
 
-describe('ServedDevice', { timeout: 60_000 }, () => {
+describe('ServedDevice', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   const devices: ServedDevice[] = [];
   after(async () => {

@@ -17,7 +17,7 @@ import {
   waitFor,
 } from '../transports/vhost-user/harness.ts';
 
-describe('DeviceWorkerPool', { timeout: 60_000 }, () => {
+describe('DeviceWorkerPool', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   after(() => tmp.cleanup());
 

@@ -39,7 +39,7 @@ async function answer(be: RawClient, request: number, payload?: Uint8Array, flag
   return m;
 }
 
-describe('VhostUserFrontend against a scripted back-end', { timeout: 60_000 }, () => {
+describe('VhostUserFrontend against a scripted back-end', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   let n = 0;
   after(() => tmp.cleanup());

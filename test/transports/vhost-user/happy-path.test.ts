@@ -32,7 +32,7 @@ const NAMES = ['led', 'button', '', 'irq'];
 // "led\0button\0\0irq\0" and four NULs for the unnamed lines 4..7.
 const NAMES_SIZE = 4 + 7 + 1 + 4 + 4;
 
-describe('vhost-user happy path, in process', { timeout: 60_000 }, () => {
+describe('vhost-user happy path, in process', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   let dev: ServedGpio;
   const cleanups: Array<() => unknown> = [];

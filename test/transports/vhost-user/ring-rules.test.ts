@@ -30,7 +30,7 @@ import {
 const { GET_DIRECTION, SET_DIRECTION, SET_IRQ_TYPE, GET_VALUE } = MessageType;
 const OK = { status: Status.OK, value: 0, len: 2 };
 
-describe('vhost-user ring rules', { timeout: 60_000 }, () => {
+describe('vhost-user ring rules', { timeout: 180_000 }, () => {
   const tmp = tempDir();
   let dev: ServedGpio;
 

@@ -17,7 +17,7 @@ import { MiniDriver, RawClient, RecordingLogger, rawActivate, tempDir, waitFor }
 
 const REQUESTS = 3000;
 
-describe('ring weight', { timeout: 60_000 }, () => {
+describe('ring weight', { timeout: 180_000 }, () => {
   for (const pollUs of [0, 50])
     test(`pollUs ${pollUs}: a ring that never empties leaves the event loop running and is served to the end`, async (t) => {
       const tmp = tempDir();
