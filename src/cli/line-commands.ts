@@ -49,7 +49,8 @@ function checkLine(ref: LineRef, lines: ReadonlyArray<{ line: number; name: stri
   );
 }
 
-async function withClient<T>(path: string, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+/** Runs `fn` on a control connection to `path`, closed afterwards whatever happens. */
+export async function withClient<T>(path: string, fn: (c: ControlClient) => Promise<T>): Promise<T> {
   const c = await ControlClient.connect(path);
   try {
     return await fn(c);

@@ -1,4 +1,3 @@
-import { ControlClient } from '../control/control-client.ts';
 import {
   ENCODER_POSITION_MAX,
   ENCODER_POSITION_MIN,
@@ -7,21 +6,13 @@ import {
   type PeripheralState,
 } from '../control/control-protocol.ts';
 import { defineCommand } from './command.ts';
+import { withClient } from './line-commands.ts';
 import { UsageError } from './usage-error.ts';
 
 const lineRef = (s: string): LineRef => {
   if (s === '') throw new UsageError('a LINE is empty');
   return /^\d+$/.test(s) ? Number(s) : s;
 };
-
-async function withClient<T>(path: string, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const c = await ControlClient.connect(path);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
 
 /** One line for a person: `clock tick: running, period 10 ms, duty 0.5`. */
 export function describePeripheral(p: PeripheralState): string {

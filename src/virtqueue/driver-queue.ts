@@ -162,7 +162,11 @@ export class DriverQueue<T> {
     if (this.freeTop < need)
       throw new VirtqueueError('full', `${need} descriptors wanted, ${this.freeTop} free`);
     const head = this.slotAddr >= 0 && this.fitsSlots(b, count) ? this.placeInSlots(b, count) : this.place(b);
-    const rec = this.chains[head] as ChainRecord<T>;
+    this.publish(head, this.chains[head] as ChainRecord<T>, token);
+  }
+
+  /** Marks a placed chain in flight and makes it available (one avail slot, then avail.idx). */
+  private publish(head: number, rec: ChainRecord<T>, token: T): void {
     rec.token = token;
     rec.inFlight = true;
     this.inFlightCount++;
@@ -195,12 +199,7 @@ export class DriverQueue<T> {
     rec.descs[1] = tail;
     rec.descCount = 2;
     rec.addWritable(this.slotAddr + off, writable);
-    rec.token = token;
-    rec.inFlight = true;
-    this.inFlightCount++;
-    this.avail.setUint16(4 + 2 * (this.availIdx % this.size), head, true);
-    this.availIdx = (this.availIdx + 1) & 0xffff;
-    this.avail.setUint16(2, this.availIdx, true);
+    this.publish(head, rec, token);
   }
 
   private fitsSlots(b: BufferLayout, count: number): boolean {
