@@ -1,6 +1,7 @@
 import { fdSeals, fdSize, mappingFaulted, mappingFaults, mmap, munmap } from '../../native/index.ts';
 import { GuestMemory } from '../../virtqueue/guest-memory.ts';
 import type { MemoryRegionDesc } from './message.ts';
+import { memoryFdRefusal } from './memory-fs.ts';
 
 interface Mapping {
   desc: MemoryRegionDesc;
@@ -44,6 +45,8 @@ export class MappedMemory {
         const length = Number(r.mmapOffset + r.memorySize);
         const size = fdSize(fds[i]);
         if (size < length) throw new Error(`region ${i} needs ${length} bytes of its fd, which has ${size}`);
+        const refusal = memoryFdRefusal(fds[i]);
+        if (refusal) throw new Error(`region ${i}: ${refusal}`);
         const buffer = mmap(fds[i], length, 0, true);
         maps.push({
           desc: r,

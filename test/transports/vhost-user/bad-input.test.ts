@@ -517,6 +517,31 @@ describe('bad input never kills the server', { timeout: 180_000 }, () => {
       ]);
       await healthy(c, true);
     });
+
+    test('a region on a filesystem whose page faults another party answers (here sysfs) → ack 1', async (t) => {
+      const c = await client(t);
+      const mark = a.log.mark;
+      // A sysfs attribute reports 4096 bytes, so only the filesystem check can refuse it.
+      const sysfs = owned(t, openSync('/sys/devices/system/cpu/online', 'r'));
+      assert.equal(
+        await c.ack(Request.SET_MEM_TABLE, encodeMemoryTable([region(GUEST_BASE, 4096)]), [sysfs]),
+        1n,
+      );
+      const [[request, message]] = refusals(mark);
+      assert.equal(request, 'SET_MEM_TABLE');
+      assert.match(
+        String(message),
+        /^region 0: its fd is on sysfs \(type 0x62656572\).*guest memory must be on tmpfs, hugetlbfs/,
+      );
+      // A memfd (tmpfs) of the same size is taken.
+      assert.equal(
+        await c.ack(Request.SET_MEM_TABLE, encodeMemoryTable([region(GUEST_BASE, 4096)]), [
+          owned(t, memfdCreate('guest', 4096)),
+        ]),
+        0n,
+      );
+      await healthy(c, true);
+    });
   });
 
   describe('protocol state', () => {
