@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,118 @@ napi_value js_close_fd(napi_env env, napi_callback_info info) {
    * retrying could close an unrelated, newly opened descriptor. */
   if (close(fd) < 0 && errno != EINTR) return throw_errno(env, "close", errno);
   return NULL;
+}
+
+/*
+ * Closing a descriptor a peer sent us can wait on another party: close()
+ * flushes a FUSE file (a request the FUSE server answers, or not) or an NFS
+ * file, drains a tty, lingers on a TCP socket with SO_LINGER. Kinds known
+ * never to wait are closed at once; any other goes to one background closer
+ * thread, so a hostile descriptor can hold only that thread, never the event
+ * loop. (The closer never touches JavaScript.)
+ */
+static bool close_cannot_wait(int fd) {
+  struct stat st;
+  struct statfs fs;
+  if (fstat(fd, &st) < 0) return true; /* EBADF: let close() report it */
+  if (S_ISFIFO(st.st_mode)) return true;
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return false;
+  if (S_ISSOCK(st.st_mode)) {
+    int domain = 0;
+    struct linger l = {0, 0};
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX) return true;
+    len = sizeof l;
+    return getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0 && !l.l_onoff;
+  }
+  if (fstatfs(fd, &fs) < 0) return false;
+  switch ((unsigned long)fs.f_type) {
+  case 0x01021994: /* tmpfs: memfd, /dev/shm */
+  case 0x958458f6: /* hugetlbfs */
+  case 0x858458f6: /* ramfs */
+  case 0x09041934: /* anon inodes: eventfd, timerfd, ... */
+  case 0x00009fa0: /* procfs */
+  case 0x62656572: /* sysfs */
+  case 0x0000ef53: /* ext2/3/4 */
+  case 0x58465342: /* xfs */
+  case 0x9123683e: /* btrfs */
+    return true;
+  default:
+    return false;
+  }
+}
+
+#define CLOSER_QUEUE 4096
+static pthread_mutex_t closer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t closer_wake = PTHREAD_COND_INITIALIZER;
+static int closer_fds[CLOSER_QUEUE];
+static size_t closer_head, closer_count;
+static bool closer_started;
+
+static void *closer_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    int fd;
+    pthread_mutex_lock(&closer_lock);
+    while (closer_count == 0) pthread_cond_wait(&closer_wake, &closer_lock);
+    fd = closer_fds[closer_head];
+    closer_head = (closer_head + 1) % CLOSER_QUEUE;
+    closer_count--;
+    pthread_mutex_unlock(&closer_lock);
+    close(fd);
+  }
+  return NULL;
+}
+
+int close_no_wait(int fd) {
+  int r = 0;
+  if (close_cannot_wait(fd)) return close(fd) < 0 && errno != EINTR ? -1 : 0;
+  pthread_mutex_lock(&closer_lock);
+  if (!closer_started) {
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* The closer takes no signal meant for the JS thread. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    keep_addon_loaded();
+    closer_started = pthread_create(&t, &attr, closer_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+  }
+  if (!closer_started) r = ENOSYS;
+  else if (closer_count == CLOSER_QUEUE) r = EAGAIN; /* the closer is stuck: keep the fd open */
+  else {
+    closer_fds[(closer_head + closer_count) % CLOSER_QUEUE] = fd;
+    closer_count++;
+    pthread_cond_signal(&closer_wake);
+  }
+  pthread_mutex_unlock(&closer_lock);
+  if (r != 0) {
+    errno = r;
+    return -1;
+  }
+  return 1;
+}
+
+/* closeNoWait(fd: number): 'now' | 'background' (a peer's descriptor; see close_no_wait) */
+napi_value js_close_no_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd;
+  int r;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (fd_is_polled(env, fd))
+    return throw_custom(env, "EBUSY", EBUSY, "close",
+                        "fd is watched by a started FdPoller; stop() or close() it first");
+  r = close_no_wait(fd);
+  if (r < 0) return throw_errno(env, "close", errno);
+  NAPI_CALL(env, napi_create_string_utf8(env, r == 0 ? "now" : "background", NAPI_AUTO_LENGTH, &result));
+  return result;
 }
 
 /* setNonBlocking(fd: number, on: boolean): void */

@@ -24,6 +24,7 @@ NAPI_MODULE_INIT() {
       FN("sendMsg", js_send_msg),
       FN("recvMsg", js_recv_msg),
       FN("closeFd", js_close_fd),
+      FN("closeNoWait", js_close_no_wait),
       FN("setNonBlocking", js_set_non_blocking),
       FN("eventfd", js_eventfd),
       FN("eventfdRead", js_eventfd_read),

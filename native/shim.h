@@ -7,7 +7,8 @@
  *   module.c   the export table
  *   sockets.c  AF_UNIX listen/accept/connect/pair, sendmsg/recvmsg with
  *              SCM_RIGHTS, SO_PEERCRED
- *   fds.c      close, O_NONBLOCK, eventfd (never-blocking read/write)
+ *   fds.c      close (a peer's fds without waiting), O_NONBLOCK, eventfd
+ *              (never-blocking read/write)
  *   memory.c   memfd, seals, mmap/munmap, the SIGBUS guard
  *   poller.c   FdPoller (uv_poll_t) and the per-environment state
  *   affinity.c CPU placement
@@ -25,7 +26,9 @@
  *  - "null on EAGAIN" functions return null for EAGAIN/EWOULDBLOCK.
  *  - All file descriptors are created close-on-exec. EINTR is retried, except
  *    for close(), where Linux has already released the descriptor.
- *  - Everything runs on the JS thread; the libuv threadpool is never used.
+ *  - Everything runs on the JS thread, except close() of a peer's descriptor
+ *    that could wait (fds.c: one background closer thread); the libuv
+ *    threadpool is never used.
  */
 #ifndef VGPIO_SHIM_H
 #define VGPIO_SHIM_H
@@ -102,6 +105,10 @@ void eventfd_guard_release(void);
 /* One read of an eventfd's counter that never blocks; -1 with errno (EAGAIN:
  * the counter is 0). */
 ssize_t eventfd_read_nowait(int fd, uint64_t *value);
+/* Closes a peer's descriptor without waiting on anyone: 0 closed now, 1 handed
+ * to the background closer thread, -1 with errno (EAGAIN: its queue is full,
+ * the fd stays open). */
+int close_no_wait(int fd);
 
 /* ---- module.c ------------------------------------------------------------ */
 
@@ -119,6 +126,7 @@ EXPORT(js_peer_credentials);
 EXPORT(js_send_msg);
 EXPORT(js_recv_msg);
 EXPORT(js_close_fd);
+EXPORT(js_close_no_wait);
 EXPORT(js_set_non_blocking);
 EXPORT(js_eventfd);
 EXPORT(js_eventfd_read);

@@ -162,9 +162,10 @@ napi_value js_send_msg(napi_env env, napi_callback_info info) {
   return make_number(env, (double)n);
 }
 
+/* Received descriptors we give up: a peer's, so closed without waiting. */
 static void close_fds(const int *fds, size_t n) {
   size_t i;
-  for (i = 0; i < n; i++) close(fds[i]);
+  for (i = 0; i < n; i++) close_no_wait(fds[i]);
 }
 
 /* recvMsg(fd: number, maxBytes: number, maxFds = 32):
@@ -228,7 +229,7 @@ napi_value js_recv_msg(napi_env env, napi_callback_info info) {
         if (nfds < MAX_RECV_FDS)
           fds[nfds++] = rfd;
         else
-          close(rfd); /* cannot happen: the control buffer bounds the count */
+          close_no_wait(rfd); /* cannot happen: the control buffer bounds the count */
       }
     }
   }

@@ -131,6 +131,7 @@ export interface NativeBinding {
   sendMsg(fd: number, data: Uint8Array, fds?: readonly number[]): number | null;
   recvMsg(fd: number, maxBytes: number, maxFds?: number): RecvMsgResult | null;
   closeFd(fd: number): void;
+  closeNoWait(fd: number): 'now' | 'background';
   setNonBlocking(fd: number, on: boolean): void;
   eventfd(initval: number, nonblock?: boolean, semaphore?: boolean): number;
   eventfdRead(fd: number): bigint | null;
@@ -266,10 +267,22 @@ export function closeFd(fd: number): void {
   binding.closeFd(fd);
 }
 
-/** closeFd for cleanup paths: an error (EBADF, EBUSY) is ignored. */
+/**
+ * Closes a descriptor a peer sent us (or any) without ever waiting on another party: close() of a
+ * FUSE or NFS file, a tty or a lingering TCP socket can wait on whoever serves it, so those are
+ * closed by one background thread ('background'); kinds that never wait (eventfds, pipes, AF_UNIX
+ * sockets, tmpfs/memfd and local-disk files) are closed at once ('now'). Throws EBUSY like
+ * {@link closeFd} while a started FdPoller watches `fd`, and EAGAIN (the fd stays open) if
+ * thousands of such closes are already waiting on the background thread.
+ */
+export function closeNoWait(fd: number): 'now' | 'background' {
+  return binding.closeNoWait(fd);
+}
+
+/** {@link closeNoWait} for cleanup paths: an error (EBADF, EBUSY) is ignored. */
 export function closeQuietly(fd: number): void {
   try {
-    binding.closeFd(fd);
+    binding.closeNoWait(fd);
   } catch {
     // nothing to do: the descriptor is gone or still polled, and the caller is tearing down
   }

@@ -1,4 +1,4 @@
-import { FdPoller, closeFd, isSyscallError, recvMsg, sendMsg } from '../../native/index.ts';
+import { FdPoller, closeFd, closeQuietly, isSyscallError, recvMsg, sendMsg } from '../../native/index.ts';
 import { HEADER_SIZE, MAX_FDS, MAX_PAYLOAD, decodeHeader, encodeMessage, type Header } from './message.ts';
 
 export interface Message extends Header {
@@ -58,7 +58,7 @@ export class VhostUserChannel {
     if (this.isClosed) return;
     this.isClosed = true;
     this.poller.close();
-    for (const fd of this.fds) closeFd(fd);
+    for (const fd of this.fds) closeQuietly(fd); // a peer's: closed without waiting on anyone
     this.fds = [];
     try {
       closeFd(this.fd);
