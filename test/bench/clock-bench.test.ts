@@ -26,8 +26,11 @@ function checkResult(r: ClockBenchResult, periodMs: number): void {
   // Every rising edge but the first stands for its own deadline; with the skipped ones they span the run.
   assert.ok(r.rises + r.skipped >= r.expected / 4, `${r.rises} + ${r.skipped} of ${r.expected}`);
   assert.equal(r.latenessUs.n > 0, true);
-  // Nearest-deadline attribution: an edge is at most earlyUs early and less than a period late.
-  assert.ok(r.latenessUs.p50 >= -r.earlyUs - 1, `p50 ${r.latenessUs.p50} µs`);
+  // Nearest-deadline attribution: the median edge is nearer its own deadline than the one before,
+  // and less than a period late. (How early a callback may run is the scheduler's rule, asserted on
+  // both sources in test/board/board-scheduler.test.ts; on a starved CPU the bench's attribution
+  // can shift by part of a period, so this smoke test does not re-assert it.)
+  assert.ok(r.latenessUs.p50 >= (-periodMs * 1000) / 2, `p50 ${r.latenessUs.p50} µs`);
   assert.ok(r.latenessUs.max <= periodMs * 1000, `max ${r.latenessUs.max} µs`);
   assert.ok(Number.isFinite(r.periodErrorUs) && Math.abs(r.periodErrorUs) < periodMs * 1000);
   assert.ok(r.cpuShare > 0 && r.cpuShare < 2, `cpu ${r.cpuShare}`);
