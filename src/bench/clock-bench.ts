@@ -160,22 +160,29 @@ export async function runClockBench(opts: {
   const lateness: number[] = [];
   let skipped = 0;
   const rises: bigint[] = [];
-  // Each series (rising at start + k·P, falling at start + P/2 + k·P): an edge stands for the
-  // latest deadline at or before it (the scheduler runs up to earlyNs early), or the one after the
-  // previous edge's if that is later; a deadline with no edge was skipped. Only edges of the
-  // measured window count; the edge halt() makes is not the clock's.
+  // Each series (rising at start + k·P, falling at start + P/2 + k·P): which deadline an edge stands
+  // for follows the scheduler's own rule for a repeating callback: after a run late by `late`, the
+  // next deadline is the one after, or, when the run was more than a period late, the first one not
+  // yet past (the ones between are skipped). That deadline is never later than the latest one the
+  // edge could stand for (a callback runs at most earlyNs early), nor earlier than the one after the
+  // previous edge's. A deadline with no edge was skipped. Only edges of the measured window count;
+  // the edge halt() makes is not the clock's.
   for (const level of [1, 0] as const) {
     const origin = start + (level === 1 ? 0n : periodNs / 2n);
     let k = -1;
+    let expected = 0;
     for (const e of edges) {
       if (e.level !== level || e.ns < origin - earlyNs) continue;
       if (e.ns > stop) continue;
-      const next = Math.max(k + 1, Number((e.ns - origin + earlyNs) / periodNs));
+      const latest = Number((e.ns - origin + earlyNs) / periodNs);
+      const next = Math.max(k + 1, Math.min(expected, latest));
       const counted = e.ns >= from;
       if (k >= 0 && level === 1 && counted) skipped += next - k - 1;
       k = next;
+      const lateNs = e.ns - origin - BigInt(k) * periodNs;
+      expected = k + 1 + (lateNs > periodNs ? Number(lateNs / periodNs) : 0);
       if (!counted) continue;
-      lateness.push(Number(e.ns - origin - BigInt(k) * periodNs) / 1000);
+      lateness.push(Number(lateNs) / 1000);
       if (level === 1) rises.push(e.ns);
     }
   }
