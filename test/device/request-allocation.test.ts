@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { fewestScavenges } from '../steady-state-allocation.ts';
 import { test } from 'node:test';
 import { GpioDevice } from '../../src/device/gpio-device.ts';
 import { SimulatedLines } from '../../src/device/simulated-lines.ts';
@@ -40,8 +40,6 @@ interface ServeReport {
 }
 
 async function serveInChild(): Promise<ServeReport> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
   const size = 256;
   const bytes = new Uint8Array(0x10000);
   const layout = contiguousLayout(size, 0);
@@ -103,33 +101,13 @@ async function serveInChild(): Promise<ServeReport> {
   };
 
   serve(2000); // warm-up: the JIT settles, no more feedback allocations
-  // Steady state is what is measured: on a loaded machine V8's background compiler can still be
-  // busy after the warm-up (and code not yet optimized allocates), so up to three rounds run and
-  // the one with the fewest scavenges counts. Code that allocates per request does so every round.
-  let best: Omit<ServeReport, 'requests'> | null = null;
-  for (let round = 0; round < 3 && (best === null || best.scavenges > 0); round++) {
-    gc();
-    let scavenges = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries())
-        if ((e as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR)
-          scavenges++;
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    const heap0 = process.memoryUsage().heapUsed;
+  const best = await fewestScavenges(() => {
     notifications = 0;
-    const t0 = process.hrtime.bigint();
     serve(REQUESTS / BATCH);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    await new Promise((r) => setTimeout(r, 50)); // gc entries are delivered asynchronously
-    obs.disconnect();
-    gc();
-    const heapGrowthBytes = process.memoryUsage().heapUsed - heap0;
-    if (best === null || scavenges < best.scavenges)
-      best = { notifications, scavenges, heapGrowthBytes, seconds };
-  }
+    return { notifications };
+  });
   if (bad > 0) throw new Error(`${bad} wrong replies`);
-  return { requests: REQUESTS, ...best! };
+  return { requests: REQUESTS, ...best };
 }
 
 if (process.env.VGPIO_ALLOCATION_CHILD === '1') {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { fewestScavenges } from '../steady-state-allocation.ts';
 import { test } from 'node:test';
 import { openLoopbackChip } from '../../src/compose/loopback-chip.ts';
 import type { ReplyHandler } from '../../src/driver/gpio-driver.ts';
@@ -27,8 +27,6 @@ interface Report {
 }
 
 async function runInChild(): Promise<Report> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
   const { chip, lines, transport } = await openLoopbackChip({ lines: LINES });
   const d = chip.driver;
   for (let l = 0; l < LINES; l++) {
@@ -60,35 +58,16 @@ async function runInChild(): Promise<Report> {
       d.flush();
     });
   await run(2000); // warm-up: the JIT settles, the pools fill
-  // Steady state is what is measured: on a loaded machine V8's background compiler can still be
-  // busy after the warm-up (and code not yet optimized allocates), so up to three rounds run and
-  // the one with the fewest scavenges counts. Code that allocates per request does so every round.
-  let best: Omit<Report, 'requests'> | null = null;
-  for (let round = 0; round < 3 && (best === null || best.scavenges > 0); round++) {
-    gc();
-    let scavenges = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries())
-        if ((e as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR)
-          scavenges++;
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    const heap0 = process.memoryUsage().heapUsed;
+  const best = await fewestScavenges(async () => {
     kicks = 0;
-    const t0 = process.hrtime.bigint();
     await run(REQUESTS / LINES);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    await new Promise((r) => setTimeout(r, 50)); // gc entries are delivered asynchronously
-    obs.disconnect();
-    gc();
-    const heapGrowthBytes = process.memoryUsage().heapUsed - heap0;
-    if (best === null || scavenges < best.scavenges) best = { kicks, scavenges, heapGrowthBytes, seconds };
-  }
+    return { kicks };
+  });
   // The outputs hold the last value each line was set to.
   for (let l = 1; l < LINES; l += 2) if (lines.output(l) !== ((REQUESTS / LINES - 1) & 1)) bad++;
   await chip.close();
   if (bad > 0) throw new Error(`${bad} wrong replies`);
-  return { requests: REQUESTS, ...best! };
+  return { requests: REQUESTS, ...best };
 }
 
 if (process.env.VGPIO_DRIVER_ALLOCATION_CHILD === '1') {
