@@ -171,7 +171,8 @@ export class VirtioGpioDevice implements VirtioDevice {
   /** Handles one request chain; returns the used length. */
   private reply(chain: DescriptorChain): number {
     // le16 type, le16 gpio, le32 value (docs/protocol.md §1), decoded in place: straight from the
-    // mapping when one descriptor holds the request, else gathered into scratch first.
+    // mapping when one descriptor holds the request, else gathered into scratch first. (Written out
+    // here: a shared decode function called from this path measurably allocated per request.)
     const req = this.req;
     const src = chain.directReadable(REQUEST_SIZE);
     if (src !== null) {

@@ -393,6 +393,8 @@ export class GpioDriver extends EventEmitter<GpioDriverEvents> {
     const b = r.layout;
     if (b === null) {
       // le16 type, le16 gpio, le32 value (docs/protocol.md §1), into the one reused request buffer.
+      // (Written out here, as protocol/messages.ts's encodeRequest does: calling a shared encoder from
+      // this path made processes settle into allocating per request far more often.)
       const q = this.requestBytes;
       const v = r.value >>> 0;
       q[0] = r.type & 0xff;
